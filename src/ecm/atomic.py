@@ -1,0 +1,50 @@
+"""Atomic file output: write to a temporary file in the same folder, then rename.
+
+A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = None) -> None:
+    """Serialise ``obj`` as JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]) -> None:
+    """Call ``writer`` on a binary handle of a temporary file, then rename it onto ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        writer(handle)

@@ -1,0 +1,79 @@
+"""The ``ecm`` command line. The only place in the package that reads ``sys.argv``.
+
+Each sub-command lives in its own module of this package and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``func`` (a callable taking the
+parsed namespace and returning an exit status). Sub-command modules import torch only inside the
+functions that need it, so ``ecm evaluate``, ``ecm diagnose``, ``ecm data check`` and ``ecm synth``
+never import it.
+
+Every :class:`ecm.errors.EcmError` ends as one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ecm import __version__
+from ecm.errors import EcmError
+
+# Sub-command modules, in the order ``ecm --help`` lists them.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "ecm.cli.synth",
+    "ecm.cli.data",
+    "ecm.cli.train",
+    "ecm.cli.localize",
+    "ecm.cli.evaluate",
+    "ecm.cli.plot",
+    "ecm.cli.ablate",
+    "ecm.cli.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="ecm",
+        description=(
+            "Weakly supervised temporal action localization with Equivalent Classification Mapping: "
+            "make or check a dataset, train, localize, evaluate."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ecm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # sub-command not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input or usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status: int = args.func(args)
+    except EcmError as exc:
+        print(f"ecm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ecm: interrupted", file=sys.stderr)
+        return 130
+    return status

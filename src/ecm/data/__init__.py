@@ -1,0 +1,4 @@
+"""Data layer: annotations, feature stores, sampling, the torch dataset and the synthetic benchmark.
+
+Only :mod:`ecm.data.dataset` imports torch; the other modules are numpy-only.
+"""
