@@ -1,0 +1,52 @@
+"""Post-processing: a video's CAS and class probabilities → temporal detections in seconds (SPEC §7).
+
+numpy only — no torch import, so scoring tools can use it without paying torch's start-up time.
+
+* :mod:`ecm.postprocess.config` — :class:`PostprocessConfig` and the THUMOS14 / ActivityNet presets;
+* :mod:`ecm.postprocess.proposals` — probabilities, CAS normalisation, up-sampling, grouping, OIC scores;
+* :mod:`ecm.postprocess.nms` — temporal IoU (legacy "+1" or continuous) and greedy per-class NMS;
+* :mod:`ecm.postprocess.localize` — the per-video pipeline, :func:`localize_video`.
+"""
+
+from ecm.postprocess.config import (
+    PRESET_NAMES,
+    PostprocessConfig,
+    activitynet12,
+    activitynet13,
+    arange_thresholds,
+    thumos14,
+)
+from ecm.postprocess.localize import RawDetection, frames_to_seconds, localize_video, to_detections
+from ecm.postprocess.nms import batched_nms, nms, segment_iou
+from ecm.postprocess.proposals import (
+    FrameProposals,
+    find_runs,
+    generate_proposals,
+    normalize_cas,
+    outer_inner_contrast,
+    upsample_linear,
+    video_probabilities,
+)
+
+__all__ = [
+    "PRESET_NAMES",
+    "FrameProposals",
+    "PostprocessConfig",
+    "RawDetection",
+    "activitynet12",
+    "activitynet13",
+    "arange_thresholds",
+    "batched_nms",
+    "find_runs",
+    "frames_to_seconds",
+    "generate_proposals",
+    "localize_video",
+    "nms",
+    "normalize_cas",
+    "outer_inner_contrast",
+    "segment_iou",
+    "thumos14",
+    "to_detections",
+    "upsample_linear",
+    "video_probabilities",
+]
