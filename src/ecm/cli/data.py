@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ecm.cli.progress import progress_bar
+from ecm.progress import progress_bar
 
 MAX_PROBLEM_LINES = 20
 

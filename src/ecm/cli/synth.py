@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ecm.cli.progress import progress_bar
+from ecm.progress import progress_bar
 
 
 def register(subparsers: Any) -> None:

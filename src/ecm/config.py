@@ -1,0 +1,240 @@
+"""Experiment configuration: frozen dataclasses composed from the component-owned ones, YAML in and out.
+
+Each component owns its config (:class:`ecm.model.ModelConfig`, :class:`ecm.losses.LossConfig`,
+:class:`ecm.postprocess.PostprocessConfig`); this module adds the data, optimiser, training and
+evaluation sections and composes them into :class:`ExperimentConfig`. YAML files and ``--set a.b=value``
+overrides are checked against the field types: an unknown key or a value of the wrong type is an
+error, never silently ignored. The ``postprocess`` section may name a ``preset`` (``thumos14``,
+``activitynet12``, ``activitynet13``) and override single fields of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ecm.errors import InputError
+from ecm.losses import LossConfig
+from ecm.model import ModelConfig
+from ecm.postprocess.config import PostprocessConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the features are and how examples are drawn (training length is ``model.train_length``)."""
+
+    root: str = "data/thumos14"  # dataset folder (relative paths are relative to the working directory)
+    synthetic: str | None = None  # a synth preset: generate ``root`` with it when the folder does not exist
+    synthetic_seed: int = 0  # seed of that generation
+    train_split: str = "train"  # split trained on (``training`` for ActivityNet)
+    test_split: str = "test"  # split evaluated each epoch (``validation`` for ActivityNet)
+    train_sampling: Literal["random", "uniform"] = "random"  # random-perturb (reference) or uniform
+    test_sampling: Literal["full", "uniform"] = "full"  # full sequence, or uniform to model.train_length
+    frames_per_snippet: int = 16  # default timing for videos without duration/fps
+    feature_fps: float = 25.0  # frame rate of feature extraction (frames/s)
+    num_workers: int = 0  # DataLoader worker processes (results do not depend on it)
+    val_fraction: float = 0.0  # share of the training split held out for validation-selected epochs
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with coupled (L2) weight decay and step learning-rate decay."""
+
+    lr: float = 2e-4  # learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    eps: float = 1e-8  # Adam epsilon
+    weight_decay: float = 5e-4  # coupled L2 weight decay (torch.optim.Adam's weight_decay)
+    lr_steps: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma (ANet1.3: (26,))
+    lr_gamma: float = 0.1  # lr decay factor
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 150  # number of epochs
+    batch_size: int = 16  # videos per batch; the last partial batch is kept
+    seed: int = 16  # seed of parameters, dropout, sampling and shuffling
+    eval_interval: int = 1  # evaluate on the test split every N epochs (0: only after the last epoch)
+    eval_batch_size: int = 1  # videos per inference batch (equal-length videos are batched together)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    tensorboard: bool = False  # also write TensorBoard events (needs the `tensorboard` extra)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How runs are scored."""
+
+    tious: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # tIoU thresholds
+    selection: str = "mAP@0.5"  # metric that picks best.pt: "mAP@<tIoU>" or "average"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a run needs; saved resolved as ``RUN/config.yaml`` and inside every checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    postprocess: PostprocessConfig = field(default_factory=lambda: PostprocessConfig.preset("thumos14"))
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check/convert one YAML value against a field type (int, float, str, bool, Literal, tuple, Optional)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, option, where)
+            except InputError as exc:
+                errors.append(exc.problem)
+        raise InputError(None, errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise InputError(None, f"{where} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(None, f"{where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise InputError(None, f"{where} must have {len(args)} items, got {len(value)}")
+        return tuple(
+            _convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise InputError(None, f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(None, f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(None, f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise InputError(None, f"{where} must be a string, got {value!r}")
+        return value
+    raise InputError(None, f"{where}: unsupported field type {_type_name(tp)}")
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, checking keys and types."""
+    if not isinstance(values, Mapping):
+        raise InputError(None, f"{where or 'config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - names - ({"preset"} if cls is PostprocessConfig else set()))
+    if unknown:
+        raise InputError(None, f"unknown config key {where + '.' if where else ''}{unknown[0]}")
+    kwargs = {}
+    for name, value in values.items():
+        if name == "preset":
+            continue
+        tp = hints[name]
+        key = f"{where}.{name}" if where else name
+        is_section = isinstance(tp, type) and dataclasses.is_dataclass(tp)
+        kwargs[name] = _build(tp, value, key) if is_section else _convert(value, tp, key)
+    try:
+        if cls is PostprocessConfig:
+            base = PostprocessConfig.preset(values.get("preset", "thumos14"))
+            return dataclasses.replace(base, **kwargs)
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"{where or 'config'}: {exc}") from None
+
+
+def config_from_dict(values: Mapping[str, Any]) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from nested dicts (missing keys take defaults)."""
+    config: ExperimentConfig = _build(ExperimentConfig, values, "")
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Nested plain dicts/lists of a config (tuples become lists), ready for YAML or JSON."""
+    result: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            result[f.name] = config_to_dict(value)
+        elif isinstance(value, tuple):
+            result[f.name] = list(value)
+        else:
+            result[f.name] = value
+    return result
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=20"`` → (["train", "epochs"], 20); the value is parsed as YAML."""
+    if "=" not in text:
+        raise InputError(None, f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set a.b=value`` overrides to nested dicts (types are checked when building)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = values
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InputError(None, f"--set {text}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return values
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML config (``None``: defaults), apply ``--set`` overrides, check every key and type."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(path, "config file not found") from None
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(path, f"cannot read YAML ({exc})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise InputError(path, "config must be a YAML mapping")
+        values = loaded
+    values = apply_overrides(values, overrides)
+    try:
+        return config_from_dict(values)
+    except InputError as exc:
+        raise InputError(path, exc.problem) from None
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The resolved config as YAML text (every field, so a run is reproducible from it alone)."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

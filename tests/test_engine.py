@@ -1,0 +1,135 @@
+"""Configs, the training engine and `ecm train`: determinism, exact resume, checkpoints, beating chance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecm.cli import main
+from ecm.config import config_from_dict, config_to_dict, dump_config, load_config
+from ecm.engine import Trainer, learning_rate
+from ecm.errors import InputError
+from ecm.model import build_model
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY = CONFIGS / "synthetic-tiny.yaml"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_shipped_config_loads_and_round_trips(name: str) -> None:
+    config = load_config(CONFIGS / name)
+    assert config_from_dict(config_to_dict(config)) == config
+    assert load_config(CONFIGS / name, ["train.epochs=3"]).train.epochs == 3
+
+
+def test_paper_recipes() -> None:
+    thumos = load_config(CONFIGS / "thumos14.yaml")
+    assert (thumos.model.topk, thumos.loss.beta * thumos.loss.alpha, thumos.train.batch_size) == (93, 5.0, 16)
+    anet13 = load_config(CONFIGS / "activitynet13.yaml")
+    assert anet13.model.topk == 60 and anet13.postprocess.tau == 0.05
+    assert [learning_rate(anet13, e) for e in (26, 27)] == pytest.approx([2e-4, 2e-5])
+    assert load_config(CONFIGS / "activitynet12.yaml").model.topk == 25
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epochs=ten", "integer"),
+        ("train.nonsense=1", "unknown config key train.nonsense"),
+        ("model.variant=bogus", "bogus"),
+        ("data.test_sampling=sometimes", "one of"),
+        ("optim.betas=[0.9]", "2 items"),
+        ("postprocess.legacy_nms=maybe", "true or false"),
+    ],
+)
+def test_overrides_are_type_checked(override: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config(TINY, [override])
+
+
+def _config(root: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    return load_config(TINY, [f"data.root={root}", *overrides])
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+    return state["model"]
+
+
+def test_same_seed_same_run_and_exact_resume(tiny_root: Path, tmp_path: Path) -> None:
+    config = _config(tiny_root, "train.epochs=4", "train.eval_interval=2")
+    Trainer(config, tmp_path / "a", quiet=True).fit()
+    Trainer(config, tmp_path / "b", quiet=True).fit()
+    lines_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    lines_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in lines_a]
+    assert strip == [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in lines_b]
+    for name, value in _weights(tmp_path / "a").items():
+        assert torch.equal(value, _weights(tmp_path / "b")[name]), name
+
+    # Interrupted after epoch 2, resumed to 4: the same final weights as the uninterrupted run.
+    Trainer(_config(tiny_root, "train.epochs=2", "train.eval_interval=2"), tmp_path / "c", quiet=True).fit()
+    Trainer(config, tmp_path / "c", quiet=True, resume=True).fit()
+    for name, value in _weights(tmp_path / "a").items():
+        assert torch.equal(value, _weights(tmp_path / "c")[name]), name
+    assert len((tmp_path / "c" / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_other_seed_differs(tiny_root: Path, tmp_path: Path) -> None:
+    Trainer(_config(tiny_root, "train.epochs=1"), tmp_path / "a", quiet=True).fit()
+    Trainer(_config(tiny_root, "train.epochs=1", "train.seed=1"), tmp_path / "b", quiet=True).fit()
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tiny_training_beats_untrained_model(
+    tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The end-to-end run: `ecm train configs/synthetic-tiny.yaml` must beat an untrained model by 20 points."""
+    run = tmp_path / "run"
+    assert main(["train", str(TINY), "--out", str(run), "--set", f"data.root={tiny_root}", "--quiet"]) == 0
+    assert "best on test (paper protocol)" in capsys.readouterr().out
+    history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == list(range(1, 41))
+    trained = history[-1]["test"]["mAP"]["0.5"]
+
+    config = _config(tiny_root)
+    trainer = Trainer(config, tmp_path / "untrained", quiet=True)
+    from ecm.data.folder import DatasetFolder
+
+    split = DatasetFolder(tiny_root).open_split("test")
+    torch.manual_seed(config.train.seed)
+    untrained = trainer.evaluate(build_model(config.model, 4, split.feature_dim), split).map_at(0.5)
+    assert trained > untrained + 20.0, (trained, untrained)
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["last"]["epoch"] == 40
+    assert summary["best_on_test"]["mAP@0.5"] >= trained
+    best = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
+    assert best["epoch"] == summary["best_on_test"]["epoch"]
+    assert best["config"] == config_to_dict(config)
+    assert (run / "config.yaml").read_text() == dump_config(config)
+
+
+def test_validation_selected_epoch_is_reported(tiny_root: Path, tmp_path: Path) -> None:
+    config = _config(tiny_root, "train.epochs=2", "data.val_fraction=0.25")
+    summary = Trainer(config, tmp_path / "run", quiet=True).fit()
+    assert summary.val_selected is not None and summary.best_on_test is not None
+    history = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("val" in h for h in history if "test" in h)
+
+
+def test_run_folder_protection(tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    args = ["train", str(TINY), "--out", str(run), "--set", f"data.root={tiny_root}", "--quiet"]
+    assert main(args) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (run / "notes.txt").read_text() == "mine"
+    assert main([*args, "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["train", str(TINY), "--out", str(tmp_path / "x"), "--set", "train.epochs=abc"]) == 2
