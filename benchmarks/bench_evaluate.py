@@ -1,0 +1,123 @@
+"""Time the detection evaluator on THUMOS14-shaped inputs (210 test videos of the real gt.json).
+
+Predictions are generated deterministically (seeded): 60 % jittered copies of ground-truth instances (15 %
+of them with a wrong label), 40 % random segments on random test videos; scores uniform in (0, 1).
+
+Prints, for 5k, 20k and 60k predictions at tIoU 0.1:0.7:0.1 (7 thresholds), the best of ``--repeat`` runs:
+
+* ``evaluate``: :func:`ecm.evaluation.evaluate_detections` in memory (ground truth already flattened, as
+  :class:`ecm.evaluation.DetectionMetric` keeps it);
+* ``file``: read + validate the prediction JSON file, then evaluate (what ``ecm evaluate`` does after start-up).
+
+Usage: ``python benchmarks/bench_evaluate.py [--gt PATH/gt.json] [--sizes 5000,20000,60000] [--repeat 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ecm.data.annotations import VideoAnnotation, load_activitynet_json, select_subset
+from ecm.evaluation import (
+    DetectionTable,
+    GroundTruthTable,
+    evaluate_detections,
+    read_predictions,
+    write_predictions,
+)
+from ecm.evaluation.report import DetectionResult, parse_tious
+
+DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14" / "gt.json"
+
+
+def make_predictions(videos: dict[str, VideoAnnotation], count: int, seed: int = 0) -> DetectionTable:
+    """``count`` predictions around the instances of ``videos`` plus random ones (seeded)."""
+    rng = np.random.default_rng(seed)
+    vids = list(videos)
+    classes = sorted({s.label for v in videos.values() for s in v.segments})
+    inst = [
+        (i, classes.index(s.label), s.start, s.end) for i, v in enumerate(videos.values()) for s in v.segments
+    ]
+    gt = np.array(inst)
+    ends = np.zeros(len(vids))
+    np.maximum.at(ends, gt[:, 0].astype(int), gt[:, 3])
+    near = int(count * 0.6)
+    pick = rng.integers(0, len(gt), near)
+    length = gt[pick, 3] - gt[pick, 2]
+    start = gt[pick, 2] + rng.normal(0, 0.3, near) * length
+    end = gt[pick, 3] + rng.normal(0, 0.3, near) * length
+    label = np.where(rng.random(near) < 0.85, gt[pick, 1], rng.integers(0, len(classes), near))
+    video = gt[pick, 0]
+    far = count - near
+    far_video = rng.integers(0, len(vids), far)
+    far_start = rng.random(far) * (ends[far_video] + 10)
+    far_end = far_start + rng.lognormal(np.log(4.0), 0.8, far)
+    far_label = rng.integers(0, len(classes), far)
+    start, end = np.concatenate([start, far_start]), np.concatenate([end, far_end])
+    lo, hi = np.minimum(start, end).clip(0), np.maximum(start, end)
+    video = np.concatenate([video, far_video]).astype(np.int64)
+    order = np.argsort(video, kind="stable")  # grouped by video, as a file is
+    return DetectionTable(
+        video_ids=tuple(vids),
+        labels=tuple(classes),
+        video=video[order],
+        label=np.concatenate([label, far_label]).astype(np.int64)[order],
+        segments=np.stack([lo, hi], axis=1)[order],
+        scores=rng.random(count)[order],
+    )
+
+
+def best_time(repeat: int, func: Callable[[], object]) -> float:
+    """Fastest of ``repeat`` calls, seconds."""
+    times = []
+    for _ in range(repeat):
+        tick = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - tick)
+    return min(times)
+
+
+def evaluate_file(gt: GroundTruthTable, path: Path, tious: tuple[float, ...]) -> DetectionResult:
+    """What ``ecm evaluate`` does once the ground truth is loaded: read, validate, score."""
+    return evaluate_detections(gt, read_predictions(path), tious)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gt", type=Path, default=DEFAULT_GT, help="THUMOS14 gt.json (default: %(default)s)")
+    parser.add_argument("--sizes", default="5000,20000,60000")
+    parser.add_argument("--tiou", default="0.1:0.7:0.1")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if not args.gt.exists():
+        print(f"bench_evaluate: {args.gt}: not found (pass --gt)", file=sys.stderr)
+        return 2
+    videos = select_subset(load_activitynet_json(args.gt), "test")
+    gt = GroundTruthTable.from_annotations(videos)
+    tious = parse_tious(args.tiou)
+    print(
+        f"ground truth: {len(gt.video_ids)} test videos, {len(gt.video)} instances, {len(gt.class_names)} classes"
+    )
+    print(f"tIoUs: {args.tiou} ({len(tious)} thresholds); best of {args.repeat}")
+    print(f"{'predictions':>12}{'evaluate s':>12}{'file s':>10}{'mAP@0.5':>10}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            table = make_predictions(videos, size, seed=size)
+            path = Path(tmp) / f"pred_{size}.json"
+            write_predictions(path, table)
+            result = evaluate_detections(gt, table, tious)
+            in_memory = best_time(args.repeat, partial(evaluate_detections, gt, table, tious))
+            from_file = best_time(args.repeat, partial(evaluate_file, gt, path, tious))
+            print(f"{size:>12}{in_memory:>12.4f}{from_file:>10.4f}{result.map_at(0.5):>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Evaluation: ActivityNet detection mAP, frame accuracy and error diagnosis — numpy only, in memory.
+
+Pure functions beside a thin metric object (:class:`DetectionMetric`); files are read and written only by
+:mod:`ecm.evaluation.io`. Nothing here imports torch, so ``ecm evaluate`` and ``ecm diagnose`` start fast.
+"""
+
+from ecm.evaluation.detection import (
+    Detection,
+    DetectionMetric,
+    DetectionTable,
+    GroundTruthTable,
+    drop_overlapping,
+    evaluate_detections,
+)
+from ecm.evaluation.diagnosis import ERROR_TYPES, DiagnosisResult, diagnose_errors
+from ecm.evaluation.frame_accuracy import frame_accuracy
+from ecm.evaluation.io import drop_unknown_labels, read_predictions, write_predictions
+from ecm.evaluation.matching import (
+    interpolated_average_precision,
+    match_ranked,
+    ranked_average_precision,
+    score_order,
+    segment_iou,
+)
+from ecm.evaluation.report import DetectionResult, parse_tious, standard_averages, tiou_key
+
+__all__ = [
+    "ERROR_TYPES",
+    "Detection",
+    "DetectionMetric",
+    "DetectionResult",
+    "DetectionTable",
+    "DiagnosisResult",
+    "GroundTruthTable",
+    "diagnose_errors",
+    "drop_overlapping",
+    "drop_unknown_labels",
+    "evaluate_detections",
+    "frame_accuracy",
+    "interpolated_average_precision",
+    "match_ranked",
+    "parse_tious",
+    "ranked_average_precision",
+    "read_predictions",
+    "score_order",
+    "segment_iou",
+    "standard_averages",
+    "tiou_key",
+    "write_predictions",
+]
