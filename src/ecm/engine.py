@@ -339,3 +339,46 @@ class Trainer:
                 for tiou, value in entry[part]["mAP"].items():
                     writer.add_scalar(f"{part}/mAP@{tiou}", value, entry["epoch"])
                 writer.add_scalar(f"{part}/average", entry[part]["average"], entry["epoch"])
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained model restored from a run folder, ready for inference (eval mode, on ``device``)."""
+
+    run_dir: Path
+    checkpoint: Path
+    config: ExperimentConfig
+    model: torch.nn.Module
+    class_names: tuple[str, ...]
+    feature_dim: int
+    epoch: int
+    device: torch.device
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> TrainedRun:
+    """Restore a run's model from ``checkpoint`` (``best``, ``last`` or a path to a ``.pt`` file).
+
+    ``best`` falls back to ``last`` when the run never evaluated. Raises :class:`InputError` for a folder
+    without checkpoints or a checkpoint that does not load.
+    """
+    run = Path(run_dir)
+    if checkpoint in ("best", "last"):
+        path = run / "checkpoints" / f"{checkpoint}.pt"
+        if checkpoint == "best" and not path.exists():
+            path = run / "checkpoints" / "last.pt"
+        if not path.exists():
+            raise InputError(run, "no checkpoint found (expected checkpoints/best.pt or last.pt)")
+    else:
+        path = Path(checkpoint)
+    state = load_checkpoint(path)
+    config = config_from_dict(state["config"])
+    class_names = tuple(state["class_names"])
+    feature_dim = int(state["feature_dim"])
+    target = resolve_device(device)
+    model = build_model(config.model, len(class_names), feature_dim)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise InputError(path, f"model weights do not fit the model its config describes ({exc})") from None
+    model.to(target).eval()
+    return TrainedRun(run, path, config, model, class_names, feature_dim, int(state["epoch"]), target)
