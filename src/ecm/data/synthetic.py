@@ -62,12 +62,12 @@ class SynthConfig:
     latent_dim: int = 64  # latent dimensions per stream, projected to stream_dim channels
     frames_per_snippet: int = 16  # frames per snippet; T = floor(duration · feature_fps / frames_per_snippet)
     feature_fps: float = 25.0  # frame rate of feature extraction (frames/s)
-    action_strength: float = 1.6  # (b) norm α_flow of a class's action signal at an instance's peak
+    action_strength: float = 1.3  # (b) norm α_flow of a class's action signal at an instance's peak
     action_rgb_share: float = 0.35  # (b) α_rgb / α_flow: the rgb stream sees actions more weakly
     boundary_level: float = 0.25  # (b) intensity at an instance's edges relative to its peak
     peak_power: float = 1.0  # (b) sharpness of the intensity peak (sin(πu)^power)
     instance_spread: float = 0.35  # (b) per-instance strength drawn from 1 ± this
-    context_strength: float = 1.2  # (a) norm κ_rgb of the scene context in the rgb stream
+    context_strength: float = 1.5  # (a) norm κ_rgb of the scene context in the rgb stream
     context_flow_share: float = 0.25  # (a) κ_flow / κ_rgb
     context_class_share: float = 0.7  # (a) how much of the context is the classes' scene prototypes
     confusion: float = 0.75  # (c) cosine similarity of prototypes inside a confusable group
