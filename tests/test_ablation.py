@@ -1,0 +1,222 @@
+"""`ecm ablate` and `ecm compare`: a 2-variant × 2-seed study on `tiny`, its numbers against the runs' own files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecm.ablation import canonical_variant, parse_seeds, parse_variants
+from ecm.ablation_compare import PairedDifference, compare_studies, t_test_p_value
+from ecm.cli import main
+from ecm.data.annotations import load_activitynet_json
+from ecm.errors import InputError
+from ecm.evaluation import diagnose_errors, evaluate_detections, read_predictions
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
+TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _ablate(out: Path, root: Path, *extra: str) -> int:
+    return main(["ablate", str(TINY), "--out", str(out), "--set", f"data.root={root}", "--quiet", *extra])
+
+
+@pytest.fixture(scope="module")
+def study(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Study A: ecm and pre_only × seeds 0, 1 × 2 epochs, through the command line."""
+    out = tmp_path_factory.mktemp("study") / "A"
+    assert _ablate(out, tiny_root, "--variants", "ecm,pre_only", "--seeds", "2", "--epochs", "2") == 0
+    return out
+
+
+def _load(out: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((out / "ablation.json").read_text())
+    return result
+
+
+def test_study_tables_have_the_promised_structure(study: Path) -> None:
+    data = _load(study)
+    assert [row["key"] for row in data["rows"]] == ["pre_only", "ecm"]  # the paper's order, not the given one
+    assert data["seeds"] == [0, 1] and data["epochs"] == 2 and data["selection"] == "mAP@0.5"
+    for row in data["rows"]:
+        assert row["kind"] == "variant" and row["runs"] == [
+            f"runs/{row['key']}/seed0",
+            f"runs/{row['key']}/seed1",
+        ]
+        last = row["metrics"]["last"]
+        wanted = [f"mAP@{t:g}" for t in TIOUS[:7]] + [
+            "avg@0.1:0.5",
+            "avg@0.3:0.7",
+            "avg@0.1:0.7",
+            "frame_accuracy",
+        ]
+        wanted += [f"diagnosis/{c}" for c in ("true_positive", "background", "localization", "confusion")]
+        for name in wanted:
+            assert set(last[name]) == {"mean", "std", "n", "values"} and last[name]["n"] == 2, name
+        assert set(row["metrics"]) == {"last", "best", "val"}
+        assert row["metrics"]["val"] == {}  # no validation split held out
+        assert row["curve"]["epochs"] == [2] and len(row["curve"]["values"]) == 2
+    assert data["rows"][0]["paper"] == {"mAP@0.5": 19.6, "frame_accuracy": 42.7}
+    assert data["rows"][1]["paper"] == {"mAP@0.5": 29.1, "frame_accuracy": 54.3}
+    text = (study / "ablation.md").read_text()
+    for heading in (
+        "## mAP, last epoch",
+        "## Checkpoint selection, mAP@0.5",
+        "## Frame accuracy and error diagnosis",
+    ):
+        assert heading in text
+    assert "| full ECM (`ecm`) | 29.1 |" in text
+    assert (study / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_study_numbers_equal_those_of_the_individual_runs(study: Path, tiny_root: Path) -> None:
+    data = _load(study)
+    ground_truth = load_activitynet_json(tiny_root / "gt.json")
+    for row in data["rows"]:
+        last, best = row["metrics"]["last"], row["metrics"]["best"]
+        for i, seed in enumerate((0, 1)):
+            run = study / "runs" / row["key"] / f"seed{seed}"
+            summary = json.loads((run / "summary.json").read_text())
+            history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+            # The trainer's own last-epoch and best-on-test scores.
+            assert (
+                last["mAP@0.5"]["values"][i]
+                == summary["last"]["mAP@0.5"]
+                == history[-1]["test"]["mAP"]["0.5"]
+            )
+            assert best["mAP@0.5"]["values"][i] == summary["best_on_test"]["mAP@0.5"]
+            assert row["curve"]["values"][i] == [history[-1]["test"]["mAP"]["0.5"]]
+            # Re-scored from the saved detections, independently of the study code.
+            detections = read_predictions(run / "detections_last.json")
+            result = evaluate_detections(ground_truth, detections, TIOUS, subset="test")
+            for t in TIOUS:
+                assert last[f"mAP@{t:g}"]["values"][i] == pytest.approx(result.map_at(t), abs=1e-9)
+            assert last["avg@0.1:0.7"]["values"][i] == pytest.approx(result.averages["0.1:0.7"], abs=1e-9)
+            diagnosis = diagnose_errors(ground_truth, detections, 0.5, subset="test")
+            for name, share in diagnosis.shares.items():
+                assert last[f"diagnosis/{name}"]["values"][i] == pytest.approx(share, abs=1e-9)
+            evaluation = json.loads((run / "evaluation_last.json").read_text())
+            assert last["frame_accuracy"]["values"][i] == evaluation["frame_accuracy"]
+        # mean ± sample std by hand
+        for name, stats in last.items():
+            assert stats["mean"] == pytest.approx(statistics.fmean(stats["values"])), name
+            assert stats["std"] == pytest.approx(statistics.stdev(stats["values"])), name
+
+
+def test_rerun_skips_finished_runs(study: Path, tiny_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    files = [p for p in (study / "runs").rglob("*") if p.is_file()]
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    before = _load(study)
+    with caplog.at_level(logging.INFO, logger="ecm.ablation"):
+        assert _ablate(study, tiny_root, "--variants", "pre_only,ecm", "--seeds", "2", "--epochs", "2") == 0
+    assert sum("skip finished run" in r.getMessage() for r in caplog.records) == 4
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps  # nothing retrained or re-evaluated
+    assert _load(study)["rows"] == before["rows"]
+
+
+def test_an_interrupted_study_resumes(
+    tiny_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, run = tmp_path / "S", tmp_path / "S" / "runs" / "pre_only" / "seed0"
+    assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "1") == 0
+    (run / "summary.json").unlink()  # as if killed after the last checkpoint, before the summary
+    with caplog.at_level(logging.INFO, logger="ecm.ablation"):
+        assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "2") == 0
+    assert [r.getMessage() for r in caplog.records if "run " in r.getMessage()] == [f"resume run {run}"]
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    evaluation = json.loads((run / "evaluation_last.json").read_text())
+    assert evaluation["epoch"] == 2 and _load(out)["rows"][0]["metrics"]["last"]["mAP@0.5"]["std"] is None
+
+
+def test_a_run_with_another_config_is_refused(
+    study: Path, tiny_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("--variants", "pre_only", "--seeds", "2", "--epochs", "2", "--set", "optim.lr=0.01")
+    assert _ablate(study, tiny_root, *args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "optim.lr" in err and "shares one config" in err
+
+
+def test_unknown_variant_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _ablate(tmp_path / "S", tmp_path, "--variants", "ecm,bogus") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecm: error:") and "bogus" in err and err.count("\n") == 1
+    assert not (tmp_path / "S").exists()
+    assert _ablate(tmp_path / "S", tmp_path, "--variants", "ecm", "--fusion") == 2
+    assert "pre_only and post_only" in capsys.readouterr().err
+
+
+def test_compare_two_studies_pairs_by_seed(
+    study: Path, tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "B"
+    assert _ablate(other, tiny_root, "--variants", "pre_only", "--seeds", "2", "--epochs", "1") == 0
+    capsys.readouterr()
+    assert main(["compare", str(study), str(other), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"key": "train.epochs", "A": 2, "B": 1} in report["config_differences"]
+    (row,) = report["rows"]  # ecm is only in A
+    a = _load(study)["rows"][0]["metrics"]["last"]["mAP@0.5"]["values"]
+    b = _load(other)["rows"][0]["metrics"]["last"]["mAP@0.5"]["values"]
+    differences = [y - x for x, y in zip(a, b, strict=True)]
+    assert row["key"] == "pre_only" and row["seeds"] == [0, 1]
+    assert row["differences"] == pytest.approx(differences)
+    assert row["mean"] == pytest.approx(statistics.fmean(differences))
+    assert row["std"] == pytest.approx(statistics.stdev(differences))
+
+    assert main(["compare", str(study), str(other), "--protocol", "best", "--metric", "avg@0.1:0.7"]) == 0
+    out = capsys.readouterr().out
+    assert "avg@0.1:0.7, best on test" in out and "pre_only" in out and "note:" not in out
+    assert main(["compare", str(study), str(other), "--metric", "nonsense"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+    assert main(["compare", str(study), str(tmp_path / "missing")]) == 2
+    assert "ablation.json" in capsys.readouterr().err
+
+
+def _fake_study(values: dict[int, float]) -> dict[str, Any]:
+    stats = {"mean": None, "std": None, "n": len(values), "values": list(values.values())}
+    return {
+        "rows": [
+            {
+                "key": "ecm",
+                "title": "full ECM",
+                "seeds": list(values),
+                "metrics": {"last": {"mAP@0.5": stats}},
+            }
+        ]
+    }
+
+
+def test_compare_says_when_fewer_than_two_seeds_pair() -> None:
+    (pair,) = compare_studies(_fake_study({0: 10.0, 1: 12.0}), _fake_study({1: 15.0, 2: 20.0}))
+    assert pair.seeds == (1,) and pair.differences == (3.0,)
+    assert pair.mean == 3.0 and pair.std is None and pair.t is None and pair.p_value is None
+
+
+def test_paired_statistics_by_hand() -> None:
+    pair = PairedDifference("ecm", "full ECM", (0, 1, 2), (10.0, 11.0, 12.0), (11.0, 13.0, 15.0))
+    assert pair.differences == (1.0, 2.0, 3.0) and pair.mean == 2.0 and pair.std == 1.0
+    assert pair.t == pytest.approx(2.0 * 3**0.5)
+    # Two-sided 5 % critical values of Student's t.
+    for df, t in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281), (30, 2.0423)):
+        assert t_test_p_value(t, df) == pytest.approx(0.05, abs=2e-5), df
+    assert t_test_p_value(0.0, 4) == pytest.approx(1.0)
+
+
+def test_variant_and_seed_parsing() -> None:
+    assert canonical_variant("no_c2c+no_a2c") == "no_a2c+no_c2c"
+    assert canonical_variant("no_c2c + no_transition + no_a2c") == "no_transition+no_a2c+no_c2c"
+    assert canonical_variant("paper_background+no_c2c") == "no_c2c+paper_background"
+    assert parse_variants("ecm, paper_background, pre_only") == ("pre_only", "ecm", "paper_background")
+    assert parse_variants(None)[:2] == ("pre_only", "post_only") and parse_variants(None)[-1] == "ecm"
+    with pytest.raises(InputError, match="twice"):
+        parse_variants("no_a2c+no_c2c,no_c2c+no_a2c")
+    assert parse_seeds("3", 16) == (16, 17, 18)
+    assert parse_seeds("16,", 0) == (16,) and parse_seeds("7,3", 0) == (7, 3)
+    for bad in ("0", "x", "1,1", "-1,"):
+        with pytest.raises(InputError, match="--seeds"):
+            parse_seeds(bad, 0)
