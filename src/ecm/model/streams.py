@@ -1,0 +1,152 @@
+"""The post-classification stream and its background branch (SPEC §3–§4), batched over the whole batch.
+
+Both are weighted sums of the raw features over three interleaved folds (fold ``i`` holds snippets
+``t ≡ i (mod 3)``), each embedded as a length-3 sequence by the shared ``E`` and scored class by class.
+Everything here is one batched pass:
+
+* every weighted sum — the action aggregates of all classes *and* the background aggregates — is one
+  row of a ``(B, R, T)`` weight matrix, summed for all folds with one ``bmm``;
+* the sums are taken of the first convolution's fold-major taps of the raw features (computed once, for
+  the pre-classification stream), which equals aggregating the raw features and then applying the first,
+  linear layer of ``E``; the rest of ``E`` runs once on all ``(B + P)·C`` length-3 sequences;
+* the background branch works on the flat list of ``P`` (video, present class) pairs of the batch, padded
+  per video to the largest count only inside the cheap weight matrix; no Python loop over videos/classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ecm.model.classifier import Classifier, SnippetEmbedding
+
+__all__ = ["fold_aggregate", "post_classification"]
+
+
+def fold_aggregate(weights: Tensor, taps: Tensor) -> Tensor:
+    """Un-normalised weighted sums per interleaved fold.
+
+    Args:
+        weights: ``(B, R, T)`` one weight row per aggregate.
+        taps: ``(B, F, J, K, H)`` fold-major per-snippet vectors (snippet ``t = j·F + i`` at ``[:, i, j]``,
+            see :meth:`SnippetEmbedding.input_taps`), ``F·J ≥ T``. A fold may be empty (``T < F``); its
+            sums are then 0.
+
+    Returns:
+        ``(B, R, F, K, H)`` with ``out[b, r, i] = Σ_{t ≡ i (mod F)} weights[b, r, t] · taps[b, t]``.
+    """
+    batch, folds, per_fold = taps.shape[:3]
+    if weights.shape[2] != folds * per_fold:
+        weights = F.pad(weights, (0, folds * per_fold - weights.shape[2]))
+    weights_f = weights.unflatten(2, (per_fold, folds)).permute(0, 3, 1, 2).flatten(0, 1)  # (B·F, R, J)
+    sums = torch.bmm(weights_f, taps.flatten(3).flatten(0, 1))  # (B·F, R, K·H), one bmm for all folds
+    return sums.unflatten(0, (batch, folds)).transpose(1, 2).unflatten(-1, taps.shape[3:])
+
+
+def _score(classifier: Classifier, h: Tensor) -> Tensor:
+    """Score embedded aggregates ``(N, R, H)``: R = C class-specific (row c by W[c]), R = 1 by every row."""
+    if h.shape[1] == 1:
+        return h[:, 0] @ classifier.weight.t()  # (N, C)
+    return classifier.score_grouped(h)  # (N, C)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The (video, present class) pairs of a batch, video-major with classes ascending (P pairs)."""
+
+    video: Tensor  # (P,) video index b
+    cls: Tensor  # (P,) present class g
+    slot: Tensor  # (P,) rank of the pair among its video's pairs
+    counts: Tensor  # (B,) present classes per video
+    max_count: int  # G: the largest count
+
+    @staticmethod
+    def of(present: Tensor) -> _Pairs:
+        video, cls = present.nonzero(as_tuple=True)
+        counts = present.sum(dim=1)
+        slot = torch.arange(video.numel(), device=present.device) - (counts.cumsum(0) - counts)[video]
+        return _Pairs(video, cls, slot, counts, int(counts.max().item()) if counts.numel() else 0)
+
+
+def _pair_background_rows(weights: Tensor, pairs: _Pairs) -> Tensor:
+    """Rows ``A_c(t) · (1 − A_g(t))`` for every pair (b, g) and class c, padded per video to G pairs.
+
+    ``(B, C, T)`` → ``(B, G·C, T)``; the rows of padding slots are 0 and never embedded.
+    """
+    batch, num_classes, length = weights.shape
+    pair_rows = weights[pairs.video] * (1.0 - weights[pairs.video, pairs.cls]).unsqueeze(1)  # (P, C, T)
+    padded = weights.new_zeros(batch, pairs.max_count, num_classes, length)
+    return padded.index_put((pairs.video, pairs.slot), pair_rows).flatten(1, 2)
+
+
+def post_classification(
+    embedding: SnippetEmbedding,
+    classifier: Classifier,
+    taps: Tensor,
+    weights: Tensor,
+    *,
+    labels: Tensor | None = None,
+    background: Literal["implementation", "paper"] = "implementation",
+) -> tuple[Tensor, Tensor | None]:
+    """Post-classification logits ``s_post`` and, when ``labels`` is given, background logits ``q``.
+
+    Args:
+        embedding: the shared ``E`` (its dropout applies, a fresh mask per sequence).
+        classifier: the classifier the post stream scores with (``W``).
+        taps: ``(B, F, J, K, H)`` fold-major first-layer taps of the raw features,
+            ``embedding.input_taps(x, folds=F)``.
+        weights: ``(B, C, T)`` class-specific aggregation weights ``A``, or ``(B, 1, T)`` class-agnostic.
+        labels: ``(B, C)`` multi-hot video labels (a class is present where the label is > 0); ``None``
+            skips the background branch.
+        background: ``"implementation"`` — for each present class g the features ``x ⊙ (1 − A_g)`` are
+            aggregated with every class's ``A_c`` and scored, giving ``r_g ∈ R^C``; ``q[g] = r_g[g]`` for
+            present g and ``q[c] = mean_g r_g[c]`` for absent c. ``"paper"`` — ``q[c]`` scores
+            ``Σ_t (1 − A_c(t)) x_t`` with ``W[c]``. With class-agnostic weights a both forms reduce to
+            one aggregate per video (``a(1 − a)`` resp. ``1 − a``) scored by every class.
+
+    Returns:
+        ``s_post`` ``(B, C)`` logits, and ``q`` ``(B, C)`` logits or ``None``. Rows of ``q`` for videos
+        without a present class are 0 (no background is defined for them; the loss ignores them).
+    """
+    batch, num_weights, _ = weights.shape
+    num_classes = classifier.weight.shape[0]
+    if num_weights not in (1, num_classes):
+        raise ValueError(f"weights have {num_weights} channels; expected 1 or C = {num_classes}")
+    # Per-pair background (the implementation's form with class-specific weights), else one per video.
+    pairs = videos = None
+    bg_rows = weights[:, :0]  # (B, 0, T)
+    if labels is not None:
+        present = labels > 0  # (B, C)
+        if num_weights > 1 and background == "implementation":
+            pairs = _Pairs.of(present)
+            bg_rows = _pair_background_rows(weights, pairs)  # (B, G·C, T)
+        else:
+            videos = present.any(dim=1).nonzero(as_tuple=True)[0]  # (B',) videos with a present class
+            bg_rows = weights * (1.0 - weights) if background == "implementation" else 1.0 - weights
+
+    # All weighted sums in one bmm, then E once on every length-F sequence.
+    sums = fold_aggregate(torch.cat([weights, bg_rows], dim=1), taps)  # (B, R, F, K, H)
+    action_sums, bg_sums = sums.split([num_weights, bg_rows.shape[1]], dim=1)
+    if pairs is not None:
+        bg_sums = bg_sums.unflatten(1, (-1, num_weights))[pairs.video, pairs.slot]  # (P, C, F, K, H)
+    elif videos is not None:
+        bg_sums = bg_sums[videos]  # (B', Kw, F, K, H)
+    seqs = torch.cat([action_sums.flatten(0, 1), bg_sums.flatten(0, 1)])  # (N, F, K, H) length-F sequences
+    h = embedding.from_input_taps(seqs.unsqueeze(1))  # (N, F, H): E on each sequence (one "fold" of F rows)
+    h = h.mean(dim=1).unflatten(0, (-1, num_weights))  # (N / Kw, Kw, H) mean over folds
+    post_logits = _score(classifier, h[:batch])  # (B, C)
+    if labels is None:
+        return post_logits, None
+
+    scores = _score(classifier, h[batch:])  # (P, C) per pair, or (B', C) per video
+    if pairs is not None:
+        counts = pairs.counts.clamp(min=1).to(scores.dtype).unsqueeze(1)  # (B, 1)
+        mean = scores.new_zeros(batch, num_classes).index_add(0, pairs.video, scores) / counts  # (B, C)
+        own = scores.gather(1, pairs.cls.unsqueeze(1)).squeeze(1)  # (P,) r_g[g]
+        return post_logits, mean.index_put((pairs.video, pairs.cls), own)
+    assert videos is not None
+    return post_logits, scores.new_zeros(batch, num_classes).index_copy(0, videos, scores)
