@@ -68,9 +68,9 @@ class ModelConfig:
         return max(1, int(self.train_length * self.topk_ratio))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelOutput:
-    """Everything ``ECM.forward`` returns; the type never depends on train/eval mode.
+    """Everything ``ECM.forward`` returns; the type never depends on train/eval mode (no ``==``: tensors).
 
     Attributes:
         cas: ``(B, C, T)`` class activation sequence ``Φ(E(X))``, logits (post-processing reads it).
