@@ -14,16 +14,9 @@ from typing import Any
 
 from ecm.atomic import write_text
 from ecm.evaluation import DetectionResult, DiagnosisResult, tiou_key
+from ecm.evaluation.diagnosis import CATEGORY_TITLES
 
 _THUMOS_AVERAGES: tuple[str, ...] = ("0.1:0.5", "0.3:0.7", "0.1:0.7")
-_DIAGNOSIS_TITLES: dict[str, str] = {
-    "true_positive": "true positive",
-    "double_detection": "double detection",
-    "wrong_label": "wrong label",
-    "localization": "localization",
-    "confusion": "confusion",
-    "background": "background",
-}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
@@ -50,7 +43,7 @@ def map_table(result: DetectionResult, averages: Sequence[str] = _THUMOS_AVERAGE
 def diagnosis_table(diagnosis: DiagnosisResult) -> str:
     """Count, share (percent) and mAP gain if removed (points) per category (paper Table 6)."""
     rows = []
-    for name, title in _DIAGNOSIS_TITLES.items():
+    for name, title in CATEGORY_TITLES.items():
         gain = f"{diagnosis.map_gain[name]:+.2f}" if name in diagnosis.map_gain else ""
         rows.append([title, diagnosis.counts[name], f"{diagnosis.shares[name]:.2f}", gain])
     return markdown_table(

@@ -26,15 +26,13 @@ import argparse
 import csv
 import io
 import os
-import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecm.atomic import atomic_dir
 from ecm.errors import InputError
 from ecm.progress import progress_bar
 
@@ -243,25 +241,11 @@ def write_cas_folder(
 
     target = Path(folder)
     check_cas_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling made with mkdir (not mkdtemp, whose folders are private): ordinary permissions.
-    tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(target) as tmp:
         (tmp / CLASS_FILE).write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         for vid, pred in predictions.items():
             with open(tmp / f"{vid}.npy", "wb") as handle:
                 np.save(handle, np.asarray(pred.cas, dtype=np.float32), allow_pickle=False)
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_output_file(path: str | os.PathLike[str], flag: str) -> None:

@@ -24,8 +24,6 @@ import gzip
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ecm.atomic import atomic_dir
 from ecm.data.annotations import (
     ClassIndex,
     Segment,
@@ -217,9 +216,7 @@ def write_dataset(
     target = Path(out)
     if target.exists() and not overwrite:
         raise InputError(target, "already exists (pass --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         groups = confusable_groups(structure.class_index, structure.confusable)
         world = SynthWorld.draw(config, len(structure.class_index), groups, seed)
         for split in structure.splits:
@@ -257,16 +254,6 @@ def write_dataset(
         meta = {"preset": preset, "seed": seed, "config": dataclasses.asdict(config), "videos": len(ordered)}
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return SynthSummary(
         target, len(ordered), snippets, config.feature_dim, size, time.perf_counter() - started
     )

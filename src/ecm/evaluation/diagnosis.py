@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 ERROR_TYPES: tuple[str, ...] = ("double_detection", "wrong_label", "localization", "confusion", "background")
 CATEGORIES: tuple[str, ...] = ("true_positive", *ERROR_TYPES)
-_TITLES = {
+#: Human-readable name of each category, in report order.
+CATEGORY_TITLES: dict[str, str] = {
     "true_positive": "true positive",
     "double_detection": "double detection",
     "wrong_label": "wrong label",
@@ -87,7 +88,9 @@ class DiagnosisResult:
         ]
         for name in CATEGORIES:
             gain = f"{self.map_gain[name]:+22.2f}" if name in self.map_gain else f"{'':>22}"
-            lines.append(f"{_TITLES[name]:<18}{self.counts[name]:>9d}{self.shares[name]:>10.2f}{gain}")
+            lines.append(
+                f"{CATEGORY_TITLES[name]:<18}{self.counts[name]:>9d}{self.shares[name]:>10.2f}{gain}"
+            )
         return "\n".join(lines)
 
 
