@@ -153,3 +153,15 @@ def test_smooth_noise_is_temporally_correlated() -> None:
     x = feats["flow"] - feats["flow"].mean(axis=0)
     lag1 = np.mean(np.sum(x[1:] * x[:-1], axis=1)) / np.mean(np.sum(x * x, axis=1))
     assert lag1 > 0.5
+
+
+def test_written_files_are_not_private(tmp_path: Path) -> None:
+    """Atomic writes must not leave mkstemp's 0600 mode on user-facing files."""
+    import os
+
+    from ecm.atomic import write_text
+
+    write_text(tmp_path / "report.md", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~umask
