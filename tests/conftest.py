@@ -25,3 +25,25 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("data") / "tiny"
     write_dataset(root, preset_structure("tiny", seed=0), preset_config("tiny"), seed=0, preset="tiny")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained for 3 epochs on ``tiny_root`` through `ecm train` (short: the mAP bar is tested elsewhere)."""
+    from ecm.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    args = [
+        "train",
+        str(config),
+        "--out",
+        str(run),
+        "--set",
+        f"data.root={tiny_root}",
+        "--epochs",
+        "3",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    return run

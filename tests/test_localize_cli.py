@@ -15,25 +15,6 @@ from ecm.cli import main
 TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run trained for 3 epochs on the tiny dataset through `ecm train` (short: the mAP bar is tested elsewhere)."""
-    run = tmp_path_factory.mktemp("localize") / "run"
-    args = [
-        "train",
-        str(TINY),
-        "--out",
-        str(run),
-        "--set",
-        f"data.root={tiny_root}",
-        "--epochs",
-        "3",
-        "--quiet",
-    ]
-    assert main(args) == 0
-    return run
-
-
 def _ids(root: Path, split: str = "test") -> list[str]:
     return (root / f"split_{split}.txt").read_text().split()
 

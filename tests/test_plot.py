@@ -16,24 +16,6 @@ TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("plot") / "run"
-    args = [
-        "train",
-        str(TINY),
-        "--out",
-        str(run),
-        "--set",
-        f"data.root={tiny_root}",
-        "--epochs",
-        "2",
-        "--quiet",
-    ]
-    assert main(args) == 0
-    return run
-
-
 def test_plot_command_writes_png(
     tiny_root: Path, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
