@@ -12,8 +12,6 @@ import pytest
 
 from ecm.cli import main
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
-
 
 def _ids(root: Path, split: str = "test") -> list[str]:
     return (root / f"split_{split}.txt").read_text().split()

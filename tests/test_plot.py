@@ -12,7 +12,6 @@ from ecm.data.annotations import Segment
 from ecm.evaluation import Detection
 from ecm.viz import _lanes, figure_png, plot_video, save_figure
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
