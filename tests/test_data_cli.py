@@ -132,3 +132,20 @@ def test_data_commands_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_synth_set_overrides_a_knob_and_records_it(tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    assert main(["synth", str(out), "--preset", "tiny", "--quiet", "--set", "context_strength=1.5"]) == 0
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["config"]["context_strength"] == 1.5
+    assert meta["config"]["action_strength"] == 2.5  # the tiny preset's other knobs are kept
+
+
+@pytest.mark.parametrize("knob", ["no_such_knob=1", "context_strength", "noise_smooth=wide"])
+def test_synth_set_refuses_bad_knob(knob: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tiny"
+    assert main(["synth", str(out), "--preset", "tiny", "--quiet", "--set", knob]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ecm: error:") and "--set" in err[0]
+    assert not out.exists()

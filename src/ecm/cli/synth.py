@@ -39,6 +39,15 @@ def register(subparsers: Any) -> None:
         default=0.05,
         help="activitynet13 only: share of videos kept per subset (default: 0.05)",
     )
+    parser.add_argument(
+        "--set",
+        dest="knobs",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override a feature-model knob of the preset, e.g. context_strength=1.5 (repeatable; "
+        "the knobs are the fields of ecm.data.synthetic.SynthConfig, all recorded in OUT/synth.json)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--check", action="store_true", help="run `ecm data check` on the result")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -49,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate and write the dataset; print a one-line summary."""
     from ecm.data.synth_presets import preset_config, preset_structure, write_dataset
 
-    config = preset_config(args.preset, args.feature_dim)
+    config = preset_config(args.preset, args.feature_dim, args.knobs)
     structure = preset_structure(args.preset, seed=args.seed, fraction=args.fraction)
     with progress_bar(len(structure.videos), f"synth {args.preset}", quiet=args.quiet) as bar:
         summary = write_dataset(

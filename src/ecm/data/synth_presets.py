@@ -70,8 +70,12 @@ class SynthStructure:
     ambiguous_files: Mapping[str, str] = field(default_factory=dict)
 
 
-def preset_config(preset: str, feature_dim: int | None = None) -> SynthConfig:
-    """The feature-model knobs of ``preset``; ``feature_dim`` (D, even) overrides the width."""
+def preset_config(preset: str, feature_dim: int | None = None, knobs: Sequence[str] = ()) -> SynthConfig:
+    """The feature-model knobs of ``preset``; ``feature_dim`` (D, even) overrides the width.
+
+    ``knobs`` are ``"name=value"`` overrides of :class:`SynthConfig` fields, applied last
+    (e.g. ``"context_strength=1.5"``); an unknown name or a non-numeric value is an :class:`InputError`.
+    """
     if preset not in PRESETS:
         raise InputError(None, f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     if preset == "tiny":
@@ -93,7 +97,24 @@ def preset_config(preset: str, feature_dim: int | None = None) -> SynthConfig:
                 None, f"--feature-dim must be an even number ≥ 2 (rgb + flow), got {feature_dim}"
             )
         config = dataclasses.replace(config, stream_dim=feature_dim // 2)
-    return config
+    return dataclasses.replace(config, **parse_knobs(knobs)) if knobs else config
+
+
+def parse_knobs(knobs: Sequence[str]) -> dict[str, Any]:
+    """``["context_strength=1.5", …]`` → ``{"context_strength": 1.5, …}``, typed like the fields."""
+    types = {f.name: f.type for f in dataclasses.fields(SynthConfig)}
+    values: dict[str, Any] = {}
+    for text in knobs:
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        if not sep or name not in types:
+            known = ", ".join(sorted(types))
+            raise InputError(None, f"--set {text!r}: expected KNOB=VALUE with KNOB one of {known}")
+        try:
+            values[name] = int(raw) if types[name] in (int, "int") else float(raw)
+        except ValueError:
+            raise InputError(None, f"--set {text!r}: {name} needs a number") from None
+    return values
 
 
 def _resource(*parts: str) -> Any:
