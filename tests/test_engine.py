@@ -133,3 +133,18 @@ def test_run_folder_protection(tiny_root: Path, tmp_path: Path, capsys: pytest.C
     assert main([*args, "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["train", str(TINY), "--out", str(tmp_path / "x"), "--set", "train.epochs=abc"]) == 2
+
+
+def test_stale_synthetic_folder_is_used_with_a_warning(
+    tiny_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ecm.engine import warn_if_stale_synthetic
+
+    assert not warn_if_stale_synthetic(tiny_root, "tiny", 0)  # as generated: silent
+    assert warn_if_stale_synthetic(tiny_root, "tiny", 1)  # another seed
+    root = tmp_path / "old"
+    assert main(["synth", str(root), "--preset", "tiny", "--quiet", "--set", "context_strength=1.5"]) == 0
+    caplog.clear()
+    assert warn_if_stale_synthetic(root, "tiny", 0)
+    assert "context_strength 1.5 (preset: 0.8)" in caplog.text
+    assert not warn_if_stale_synthetic(tmp_path, "tiny", 0)  # no synth.json: nothing to compare
