@@ -220,3 +220,28 @@ def test_variant_and_seed_parsing() -> None:
     for bad in ("0", "x", "1,1", "-1,"):
         with pytest.raises(InputError, match="--seeds"):
             parse_seeds(bad, 0)
+
+
+def test_parallel_jobs_train_the_same_runs(study: Path, tiny_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "parallel"
+    args = ("--variants", "pre_only", "--seeds", "2", "--epochs", "2", "--jobs", "2")
+    assert _ablate(out, tiny_root, *args) == 0
+    for seed in (0, 1):
+        ours, theirs = (
+            [
+                json.loads(x)
+                for x in (d / "runs/pre_only" / f"seed{seed}/metrics.jsonl").read_text().splitlines()
+            ]
+            for d in (out, study)
+        )
+        assert len(ours) == len(theirs) == 2
+        for a, b in zip(ours, theirs, strict=True):
+            # Worker processes use their own torch thread count, so equal up to float reordering.
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+            assert a.get("test", {}).get("mAP") == pytest.approx(b.get("test", {}).get("mAP"), abs=1e-6)
+        assert "test" in ours[-1]
+
+
+def test_jobs_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ablate", str(TINY), "--out", str(tmp_path / "s"), "--jobs", "0"]) == 2
+    assert "--jobs must be ≥ 1" in capsys.readouterr().err

@@ -141,8 +141,8 @@ class StudyPlan:
         return config_to_dict(self.config)
 
     def runs(self) -> list[tuple[str, int]]:
-        """Every (variant, seed), variant-major."""
-        return [(variant, seed) for variant in self.variants for seed in self.seeds]
+        """Every (variant, seed), seed-major: a study stopped early holds every variant of its first seeds."""
+        return [(variant, seed) for seed in self.seeds for variant in self.variants]
 
 
 def plan_study(
@@ -233,6 +233,51 @@ def train_run(config: ExperimentConfig, run_dir: Path, *, quiet: bool, device: s
         log.info("train run %s", run_dir)
         Trainer(config, run_dir, overwrite=True, quiet=quiet, device=device).fit()
     return status
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def train_runs_in_parallel(
+    plan: StudyPlan, study_dir: Path, jobs: int, *, quiet: bool, device: str | None
+) -> None:
+    """Train the study's unfinished runs in ``jobs`` worker processes, in :meth:`StudyPlan.runs` order.
+
+    Each worker uses ``cpu_count // jobs`` torch threads (at least 1) and trains quietly; every run's
+    config is checked against the plan before any training starts. The first failure cancels the runs
+    not yet started and is re-raised here; runs already training finish their epoch loop first (they
+    resume from ``last.pt`` on the next call anyway).
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pending = []
+    for variant, seed in plan.runs():
+        config, folder = plan.run_config(variant, seed), run_path(study_dir, variant, seed)
+        check_run_config(folder, config)
+        if run_status(folder, config.train.epochs) != "finished":
+            pending.append((config, folder))
+    if not pending:
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool,
+        progress_bar(len(pending), f"train ×{jobs}", quiet=quiet, unit="run") as bar,
+    ):
+        futures = [pool.submit(train_run, c, f, quiet=True, device=device) for c, f in pending]
+        try:
+            for future in as_completed(futures):
+                future.result()
+                bar.update(1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -353,10 +398,17 @@ def evaluate_fusion(
 
 
 def run_study(
-    plan: StudyPlan, study_dir: str | Path, *, quiet: bool = False, device: str | None = None
+    plan: StudyPlan,
+    study_dir: str | Path,
+    *,
+    quiet: bool = False,
+    device: str | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train (or skip/resume) every run, evaluate, fuse, aggregate; write ablation.json/.md and curves.png.
 
+    ``jobs > 1`` trains that many runs at once in worker processes (:func:`train_runs_in_parallel`)
+    before the evaluation; the runs, and so the numbers, are the same as with ``jobs = 1``.
     Returns the study as written to ``ablation.json``.
     """
     from ecm.ablation_plot import plot_curves
@@ -364,6 +416,8 @@ def run_study(
 
     study_dir = Path(study_dir)
     dataset = prepare_dataset(plan.config)
+    if jobs > 1:
+        train_runs_in_parallel(plan, study_dir, jobs, quiet=quiet, device=device)
     split = dataset.open_split(plan.config.data.test_split)
     kept: dict[tuple[str, int], Mapping[str, VideoPrediction] | None] = {}
     runs = plan.runs()

@@ -21,3 +21,7 @@ class InputError(EcmError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str]]:
+        # Picklable (``ecm ablate --jobs`` re-raises a worker's error in the main process).
+        return (type(self), (self.path, self.problem))

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from ecm.ablation_results import PROTOCOL_TITLES, PROTOCOLS
+from ecm.errors import InputError
 
 
 def register(subparsers: Any) -> None:
@@ -62,6 +63,14 @@ def register(subparsers: Any) -> None:
         help="add the fusion baselines of pre_only + post_only (default: on when both are studied)",
     )
     ablate.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: train.device)")
+    ablate.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs at once in worker processes, each with cpu_count/N torch threads; same runs and "
+        "numbers as one at a time (default: 1)",
+    )
     ablate.add_argument("--quiet", action="store_true", help="no progress bars")
     ablate.set_defaults(func=run_ablate)
 
@@ -102,8 +111,10 @@ def run_ablate(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         fusion=args.fusion,
     )
+    if args.jobs < 1:
+        raise InputError(None, f"--jobs must be ≥ 1, got {args.jobs}")
     out = Path(args.out)
-    run_study(plan, out, quiet=args.quiet, device=args.device)
+    run_study(plan, out, quiet=args.quiet, device=args.device, jobs=args.jobs)
     print((out / "ablation.md").read_text(encoding="utf-8"))
     print(
         json.dumps({"study": str(out), "table": str(out / "ablation.md"), "json": str(out / "ablation.json")})
