@@ -18,6 +18,10 @@ one line per planned epoch: it is skipped. A run with ``checkpoints/last.pt`` is
 (re)started. A run whose config differs from the plan in anything but ``train.epochs`` is an error, never
 silently mixed in. Evaluations are cached in the run folder, keyed by epoch.
 
+**Order and parallelism.** Runs go seed-major (every variant of the first seed, then the next seed), so a
+study stopped early can already be tabulated for its first seeds (``--seeds 16,``). ``--jobs N`` trains N
+runs at once in worker processes and evaluates them afterwards; the runs are the same as one at a time.
+
 **Seeds.** ``--seeds N`` means ``base, base + 1, …, base + N − 1`` with ``base = train.seed`` of the
 config (after ``--set``); ``--seeds 16,17,18`` lists them (``16,`` is the single seed 16).
 
