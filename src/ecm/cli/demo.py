@@ -231,24 +231,14 @@ def run(args: argparse.Namespace) -> int:
 
 def write_plots(out: Path, outcome: DemoOutcome) -> list[str]:
     """CAS plots of the first test videos with ground truth → ``out/plots/VID.png``; returns the ids."""
-    from ecm.viz import plot_video, save_figure
+    from ecm.cli.plot import video_figure
+    from ecm.viz import save_figure
 
-    post = outcome.trained.config.postprocess
     chosen = [r for r in outcome.split.videos if r.annotation is not None and r.annotation.segments]
     for record in chosen[:PLOTTED_VIDEOS]:
         vid = record.video_id
-        prediction = outcome.result.predictions[vid]
-        figure = plot_video(
-            video_id=vid,
-            cas=prediction.cas,
-            probabilities=prediction.probabilities,
-            duration=record.timing.duration,
-            class_names=outcome.trained.class_names,
-            tau=post.tau,
-            thresholds=post.thresholds,
-            ground_truth=record.annotation.segments if record.annotation is not None else (),
-            detections=outcome.result.detections[vid],
-        )
+        result = outcome.result
+        figure = video_figure(outcome.trained, record, result.predictions[vid], result.detections[vid])
         save_figure(figure, out / "plots" / f"{vid}.png")
     return [r.video_id for r in chosen[:PLOTTED_VIDEOS]]
 

@@ -105,14 +105,16 @@ class Localization:
         return sum(len(d) for d in self.detections.values())
 
 
-def dataset_classes(root: Path, ground_truth: Mapping[str, Any], train_split: str) -> tuple[str, ...] | None:
+def dataset_classes(root: Path, ground_truth: dict[str, Any], train_split: str) -> tuple[str, ...] | None:
     """The classes a dataset folder defines itself (``classes.txt``, else its labelled training videos), or None."""
-    from ecm.data.annotations import ClassIndex
+    from ecm.data.folder import load_class_index
 
-    if (root / CLASS_FILE).is_file():
-        return ClassIndex.from_file(root / CLASS_FILE).names
-    names = ClassIndex.from_annotations(ground_truth.values(), subset=train_split).names
-    return names or None
+    try:
+        return load_class_index(root, ground_truth, train_split).names
+    except InputError:
+        if (root / CLASS_FILE).is_file():
+            raise  # a classes.txt that does not read is an error, not "no classes"
+        return None
 
 
 def open_split_for_run(run: TrainedRun, data: str | os.PathLike[str] | None, split: str | None) -> SplitData:
@@ -306,10 +308,8 @@ def run(args: argparse.Namespace) -> int:
         from ecm.inference import score_detections
 
         scored = score_detections(result.detections, split, trained.config.eval.tious)
+        has_half = any(abs(t - 0.5) < 1e-9 for t in scored.tious)
+        headline = f"mAP@0.5 {scored.map_at(0.5):.2f}" if has_half else f"average {scored.average:.2f}"
         averages = "".join(f", average {k} {v:.2f}" for k, v in scored.averages.items() if k != "0.1:0.9")
-        headline = "; ".join(f"mAP@{k} {v:.2f}" for k, v in scored.to_json()["mAP"].items() if k in ("0.5",))
-        print(
-            f"against the split's annotations: {headline or f'average {scored.average:.2f}'}{averages} "
-            "(`ecm evaluate` for the full table)"
-        )
+        print(f"against the split's annotations: {headline}{averages} (`ecm evaluate` for the full table)")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,12 @@ from ecm.cli.localize import check_output_file
 from ecm.errors import InputError
 
 if TYPE_CHECKING:
-    from ecm.data.folder import SplitData
+    from matplotlib.figure import Figure
+
+    from ecm.data.folder import SplitData, VideoRecord
     from ecm.engine import TrainedRun
+    from ecm.evaluation import Detection
+    from ecm.inference import VideoPrediction
 
 
 def register(subparsers: Any) -> None:
@@ -47,12 +52,38 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def video_figure(
+    trained: TrainedRun,
+    record: VideoRecord,
+    prediction: VideoPrediction,
+    detections: Sequence[Detection],
+    *,
+    top: int = 10,
+) -> Figure:
+    """One localized video as a figure, drawn with the run's post-processing settings (τ, thresholds)."""
+    from ecm.viz import plot_video
+
+    post = trained.config.postprocess
+    return plot_video(
+        video_id=record.video_id,
+        cas=prediction.cas,
+        probabilities=prediction.probabilities,
+        duration=record.timing.duration,
+        class_names=trained.class_names,
+        tau=post.tau,
+        thresholds=post.thresholds,
+        ground_truth=record.annotation.segments if record.annotation is not None else (),
+        detections=detections,
+        max_detections=top,
+    )
+
+
 def plot_split_video(
     trained: TrainedRun, split: SplitData, video_id: str, out: str | os.PathLike[str], *, top: int = 10
 ) -> Path:
     """Localize ``video_id`` of ``split`` with ``trained`` and save its plot to ``out`` (PNG, atomic)."""
     from ecm.cli.localize import localize_split
-    from ecm.viz import plot_video, save_figure
+    from ecm.viz import save_figure
 
     matches = [r for r in split.videos if r.video_id == video_id]
     if not matches:
@@ -65,20 +96,7 @@ def plot_split_video(
         ground_truth={k: v for k, v in split.ground_truth.items() if k == video_id},
     )
     result = localize_split(trained, one, batch_size=1, quiet=True)
-    prediction = result.predictions[video_id]
-    post = trained.config.postprocess
-    figure = plot_video(
-        video_id=video_id,
-        cas=prediction.cas,
-        probabilities=prediction.probabilities,
-        duration=record.timing.duration,
-        class_names=trained.class_names,
-        tau=post.tau,
-        thresholds=post.thresholds,
-        ground_truth=record.annotation.segments if record.annotation is not None else (),
-        detections=result.detections[video_id],
-        max_detections=top,
-    )
+    figure = video_figure(trained, record, result.predictions[video_id], result.detections[video_id], top=top)
     path = Path(out)
     save_figure(figure, path)
     return path
