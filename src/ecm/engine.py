@@ -68,8 +68,17 @@ def prepare_dataset(config: ExperimentConfig, *, quiet: bool = True) -> DatasetF
 
         log.info("generating synthetic dataset %s (preset %s)", root, data.synthetic)
         structure = preset_structure(data.synthetic, seed=data.synthetic_seed)
-        write_dataset(
-            root, structure, preset_config(data.synthetic), seed=data.synthetic_seed, preset=data.synthetic
+        with progress_bar(len(structure.videos), f"synth {data.synthetic}", quiet=quiet) as bar:
+            summary = write_dataset(
+                root,
+                structure,
+                preset_config(data.synthetic),
+                seed=data.synthetic_seed,
+                preset=data.synthetic,
+                progress=bar.update,
+            )
+        log.info(
+            "generated %d videos, %.0f MiB in %.1f s", summary.videos, summary.bytes / 2**20, summary.seconds
         )
     elif data.synthetic:
         warn_if_stale_synthetic(root, data.synthetic, data.synthetic_seed)

@@ -106,15 +106,14 @@ def prepare_out(out: Path) -> None:
         shutil.rmtree(out / "plots")
 
 
-def ensure_data(root: Path, preset: str, seed: int, *, quiet: bool) -> str:
-    """Generate the synthetic dataset at ``root`` unless a matching one is there; returns what was done."""
-    from ecm.data.synth_presets import preset_config, preset_structure, write_dataset
-    from ecm.progress import progress_bar
+def ensure_data(config: ExperimentConfig, *, quiet: bool) -> str:
+    """Generate the config's synthetic dataset unless a matching one is there; returns what was done."""
+    from ecm.engine import prepare_dataset
 
-    meta_file = root / "synth.json"
+    root, preset, seed = Path(config.data.root), config.data.synthetic, config.data.synthetic_seed
     if root.exists():
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            meta = json.loads((root / "synth.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InputError(
                 root, "exists but is not a synthetic dataset (no readable synth.json); delete it"
@@ -126,12 +125,8 @@ def ensure_data(root: Path, preset: str, seed: int, *, quiet: bool) -> str:
                 "delete it or choose another --out",
             )
         return f"reused {root} ({preset}, seed {seed})"
-    structure = preset_structure(preset, seed=seed)
-    with progress_bar(len(structure.videos), f"synth {preset}", quiet=quiet) as bar:
-        summary = write_dataset(
-            root, structure, preset_config(preset), seed=seed, preset=preset, progress=bar.update
-        )
-    return f"generated {summary.videos} videos, {summary.bytes / 2**20:.0f} MiB in {summary.seconds:.1f} s"
+    prepare_dataset(config, quiet=quiet)
+    return f"generated {root} ({preset}, seed {seed})"
 
 
 @dataclass(frozen=True)
@@ -175,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return now
 
     log.info("[1/5] data: %s", data_root)
-    note = ensure_data(data_root, args.preset, config.data.synthetic_seed, quiet=args.quiet)
+    note = ensure_data(config, quiet=args.quiet)
     log.info("      %s", note)
     clock = stage(f"data ({'reused' if note.startswith('reused') else 'generated'})", started)
 
