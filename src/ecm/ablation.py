@@ -252,8 +252,7 @@ def train_runs_in_parallel(
 
     Each worker uses ``cpu_count // jobs`` torch threads (at least 1) and trains quietly; every run's
     config is checked against the plan before any training starts. The first failure cancels the runs
-    not yet started and is re-raised here; runs already training finish their epoch loop first (they
-    resume from ``last.pt`` on the next call anyway).
+    not yet started and is re-raised once the runs already training have finished.
     """
     import multiprocessing
     import os
