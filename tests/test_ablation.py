@@ -12,6 +12,7 @@ import pytest
 
 from ecm.ablation import canonical_variant, parse_seeds, parse_variants
 from ecm.ablation_compare import PairedDifference, compare_studies, t_test_p_value
+from ecm.ablation_results import curve_dynamics
 from ecm.cli import main
 from ecm.data.annotations import load_activitynet_json
 from ecm.errors import InputError
@@ -60,6 +61,9 @@ def test_study_tables_have_the_promised_structure(study: Path) -> None:
         assert set(row["metrics"]) == {"last", "best", "val"}
         assert row["metrics"]["val"] == {}  # no validation split held out
         assert row["curve"]["epochs"] == [2] and len(row["curve"]["values"]) == 2
+        # One evaluated epoch: the onset is 2 exactly where that value reached 1 point; no earlier point.
+        onsets = [2 if v[0] >= 1.0 else None for v in row["curve"]["values"]]
+        assert row["dynamics"]["onset"] == onsets and row["dynamics"]["late_gain"]["n"] == 0
     assert data["rows"][0]["paper"] == {"mAP@0.5": 19.6, "frame_accuracy": 42.7}
     assert data["rows"][1]["paper"] == {"mAP@0.5": 29.1, "frame_accuracy": 54.3}
     text = (study / "ablation.md").read_text()
@@ -70,6 +74,7 @@ def test_study_tables_have_the_promised_structure(study: Path) -> None:
     ):
         assert heading in text
     assert "| full ECM (`ecm`) | 29.1 |" in text
+    assert "| best epochs | onset | late gain |" in text
     assert (study / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -205,6 +210,17 @@ def test_paired_statistics_by_hand() -> None:
     for df, t in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281), (30, 2.0423)):
         assert t_test_p_value(t, df) == pytest.approx(0.05, abs=2e-5), df
     assert t_test_p_value(0.0, 4) == pytest.approx(1.0)
+
+
+def test_curve_dynamics_by_hand() -> None:
+    # 150 epochs evaluated every 5: the late window is round(0.2 · 150) = 30 epochs, so 150 vs 120.
+    curve = [(e, 0.0) for e in range(5, 90, 5)] + [(90, 0.7), (95, 1.0), (120, 8.1), (150, 11.5)]
+    assert curve_dynamics(curve) == {"onset": 95, "late_gain": pytest.approx(3.4)}
+    # Unordered input; the reference is the latest epoch at or before the cut (12 − 2 = 10 → epoch 9).
+    assert curve_dynamics([(12, 5.0), (3, 2.0), (9, 4.5)]) == {"onset": 3, "late_gain": pytest.approx(0.5)}
+    assert curve_dynamics([(5, 0.9), (10, 0.99)]) == {"onset": None, "late_gain": pytest.approx(0.09)}
+    assert curve_dynamics([(2, 3.0)]) == {"onset": 2, "late_gain": None}
+    assert curve_dynamics([]) == {"onset": None, "late_gain": None}
 
 
 def test_variant_and_seed_parsing() -> None:

@@ -44,6 +44,10 @@ DIAGNOSIS_TIOU = 0.5
 EVALUATION_FILE = "evaluation_last.json"
 DETECTIONS_FILE = "detections_last.json"
 FUSION_STREAMS: tuple[str, str] = ("pre_only", "post_only")
+# Curve dynamics (SPEC §6 slow start): the first evaluated epoch whose selection metric reaches ONSET_LEVEL
+# percent, and the change of that metric over the last LATE_FRACTION of the run's evaluated epochs.
+ONSET_LEVEL = 1.0
+LATE_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,7 @@ def collect_study(plan: StudyPlan, study_dir: Path) -> dict[str, Any]:
                     "runs": runs,
                     "epochs": {p: [e[p] for e in epochs] for p in PROTOCOLS},
                     "curve": _curve(curves),
+                    "dynamics": _dynamics(curves),
                 },
             )
         )
@@ -267,6 +272,33 @@ def _fusion_rows(
     return rows
 
 
+def curve_dynamics(points: Sequence[tuple[int, float]]) -> dict[str, Any]:
+    """Onset and late gain of one run's (epoch, metric in percent) curve, for reading a fixed-budget table.
+
+    Returns:
+        ``{"onset": epoch | None, "late_gain": float | None}``: ``onset`` is the first evaluated epoch whose
+        value is ≥ :data:`ONSET_LEVEL`; ``late_gain`` is the last value minus the value at the latest
+        evaluated epoch ≤ ``last − max(1, round(LATE_FRACTION · last))`` (``None`` without such an epoch).
+        A large late gain means the run was still improving when it stopped.
+    """
+    ordered = sorted(points)
+    onset = next((e for e, v in ordered if v >= ONSET_LEVEL), None)
+    if not ordered:
+        return {"onset": None, "late_gain": None}
+    last_epoch, last_value = ordered[-1]
+    cutoff = last_epoch - max(1, round(LATE_FRACTION * last_epoch))
+    earlier = [v for e, v in ordered if e <= cutoff]
+    return {"onset": onset, "late_gain": last_value - earlier[-1] if earlier else None}
+
+
+def _dynamics(curves: Sequence[Sequence[tuple[int, float]]]) -> dict[str, Any]:
+    per_seed = [curve_dynamics(c) for c in curves]
+    return {
+        "onset": [d["onset"] for d in per_seed],
+        "late_gain": spread([d["late_gain"] for d in per_seed]),
+    }
+
+
 def _curve(curves: Sequence[Sequence[tuple[int, float]]]) -> dict[str, Any]:
     """Per-seed (epoch, value) lists → the epochs every seed evaluated and one value list per seed."""
     common = sorted(set.intersection(*(set(e for e, _ in c) for c in curves))) if curves else []
@@ -292,6 +324,10 @@ def _paper(value: float | None) -> str:
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|"]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _epochs(epochs: Sequence[int | None]) -> str:
+    return ", ".join("—" if e is None else str(e) for e in epochs) or "—"
 
 
 def _label(row: Mapping[str, Any]) -> str:
@@ -345,7 +381,10 @@ def format_markdown(study: Mapping[str, Any]) -> str:
         f"## Checkpoint selection, {selection}",
         "",
         "Best on test is the paper's protocol (optimistic: it selects on the reported split); validation-"
-        "selected needs `data.val_fraction > 0`.",
+        "selected needs `data.val_fraction > 0`. "
+        f"Onset: the first evaluated epoch where {selection} reached {ONSET_LEVEL:g}, per seed. "
+        f"Late gain: its change over the last {LATE_FRACTION:.0%} of the epochs; a large one means the run "
+        "was still improving when the schedule ended (SPEC §6's slow start).",
         "",
         _table(
             [
@@ -353,14 +392,17 @@ def format_markdown(study: Mapping[str, Any]) -> str:
                 "paper (best on test)",
                 *(PROTOCOL_TITLES[p] for p in ("best", "last", "val")),
                 "best epochs",
+                "onset",
+                "late gain",
             ],
             [
                 [
                     _label(r),
                     _paper(r["paper"]["mAP@0.5"] if selection == "mAP@0.5" else None),
                     *(format_value(r["metrics"][p].get(selection)) for p in ("best", "last", "val")),
-                    ", ".join("—" if e is None else str(e) for e in r.get("epochs", {}).get("best", []))
-                    or "—",
+                    _epochs(r.get("epochs", {}).get("best", [])),
+                    _epochs(r.get("dynamics", {}).get("onset", [])),
+                    format_value(r.get("dynamics", {}).get("late_gain")),
                 ]
                 for r in rows
             ],
