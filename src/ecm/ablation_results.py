@@ -45,7 +45,7 @@ EVALUATION_FILE = "evaluation_last.json"
 DETECTIONS_FILE = "detections_last.json"
 FUSION_STREAMS: tuple[str, str] = ("pre_only", "post_only")
 # Curve dynamics (SPEC §6 slow start): the first evaluated epoch whose selection metric reaches ONSET_LEVEL
-# percent, and the change of that metric over the last LATE_FRACTION of the run's evaluated epochs.
+# percent, and the change of that metric over the last LATE_FRACTION of the run's epochs.
 ONSET_LEVEL = 1.0
 LATE_FRACTION = 0.2
 
@@ -282,9 +282,9 @@ def curve_dynamics(points: Sequence[tuple[int, float]]) -> dict[str, Any]:
         A large late gain means the run was still improving when it stopped.
     """
     ordered = sorted(points)
-    onset = next((e for e, v in ordered if v >= ONSET_LEVEL), None)
     if not ordered:
         return {"onset": None, "late_gain": None}
+    onset = next((e for e, v in ordered if v >= ONSET_LEVEL), None)
     last_epoch, last_value = ordered[-1]
     cutoff = last_epoch - max(1, round(LATE_FRACTION * last_epoch))
     earlier = [v for e, v in ordered if e <= cutoff]
