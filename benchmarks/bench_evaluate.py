@@ -32,7 +32,7 @@ from ecm.evaluation import (
     read_predictions,
     write_predictions,
 )
-from ecm.evaluation.report import DetectionResult, parse_tious
+from ecm.evaluation.result import DetectionResult, parse_tious
 
 DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14" / "gt.json"
 

@@ -103,7 +103,7 @@ def main() -> None:
         device = torch.device("cpu")
         postprocess = PostprocessConfig.preset("thumos14")
         if args.run is not None:
-            from ecm.engine import load_run
+            from ecm.training import load_run
 
             trained = load_run(args.run, device="cpu")
             model, postprocess = trained.model, trained.config.postprocess

@@ -32,11 +32,10 @@ def tiny_run(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run trained for 3 epochs on ``tiny_root`` through `ecm train` (short: the mAP bar is tested elsewhere)."""
     from ecm.cli import main
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
     run = tmp_path_factory.mktemp("runs") / "tiny"
     args = [
         "train",
-        str(config),
+        "synthetic-tiny",
         "--out",
         str(run),
         "--set",

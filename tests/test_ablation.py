@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from ecm.ablation import canonical_variant, parse_seeds, parse_variants
-from ecm.ablation_compare import PairedDifference, compare_studies, t_test_p_value
-from ecm.ablation_results import curve_dynamics
 from ecm.cli import main
 from ecm.data.annotations import load_activitynet_json
 from ecm.errors import InputError
 from ecm.evaluation import diagnose_errors, evaluate_detections, read_predictions
+from ecm.studies.compare import PairedDifference, compare_studies, t_test_p_value
+from ecm.studies.plan import canonical_variant, parse_seeds, parse_variants
+from ecm.studies.results import Spread, Study, StudyRow, curve_dynamics
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
+TINY = "synthetic-tiny"  # a shipped recipe
 TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _ablate(out: Path, root: Path, *extra: str) -> int:
-    return main(["ablate", str(TINY), "--out", str(out), "--set", f"data.root={root}", "--quiet", *extra])
+    return main(["ablate", TINY, "--out", str(out), "--set", f"data.root={root}", "--quiet", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_rerun_skips_finished_runs(study: Path, tiny_root: Path, caplog: pytest.
     files = [p for p in (study / "runs").rglob("*") if p.is_file()]
     stamps = {p: p.stat().st_mtime_ns for p in files}
     before = _load(study)
-    with caplog.at_level(logging.INFO, logger="ecm.ablation"):
+    with caplog.at_level(logging.INFO, logger="ecm.studies.runner"):
         assert _ablate(study, tiny_root, "--variants", "pre_only,ecm", "--seeds", "2", "--epochs", "2") == 0
     assert sum("skip finished run" in r.getMessage() for r in caplog.records) == 4
     assert {p: p.stat().st_mtime_ns for p in files} == stamps  # nothing retrained or re-evaluated
@@ -129,7 +129,7 @@ def test_an_interrupted_study_resumes(
     out, run = tmp_path / "S", tmp_path / "S" / "runs" / "pre_only" / "seed0"
     assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "1") == 0
     (run / "summary.json").unlink()  # as if killed after the last checkpoint, before the summary
-    with caplog.at_level(logging.INFO, logger="ecm.ablation"):
+    with caplog.at_level(logging.INFO, logger="ecm.studies.runner"):
         assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "2") == 0
     assert [r.getMessage() for r in caplog.records if "run " in r.getMessage()] == [f"resume run {run}"]
     assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
@@ -182,18 +182,17 @@ def test_compare_two_studies_pairs_by_seed(
     assert "ablation.json" in capsys.readouterr().err
 
 
-def _fake_study(values: dict[int, float]) -> dict[str, Any]:
-    stats = {"mean": None, "std": None, "n": len(values), "values": list(values.values())}
-    return {
-        "rows": [
-            {
-                "key": "ecm",
-                "title": "full ECM",
-                "seeds": list(values),
-                "metrics": {"last": {"mAP@0.5": stats}},
-            }
-        ]
-    }
+def _fake_study(values: dict[int, float]) -> Study:
+    row = StudyRow(
+        key="ecm",
+        title="full ECM",
+        kind="variant",
+        paper=None,
+        seeds=tuple(values),
+        metrics={"last": {"mAP@0.5": Spread.of(list(values.values()))}},
+        runs=(),
+    )
+    return Study(None, (), {}, ("ecm",), tuple(values), 1, "mAP@0.5", (0.5,), (row,))
 
 
 def test_compare_says_when_fewer_than_two_seeds_pair() -> None:
@@ -215,12 +214,12 @@ def test_paired_statistics_by_hand() -> None:
 def test_curve_dynamics_by_hand() -> None:
     # 150 epochs evaluated every 5: the late window is round(0.2 · 150) = 30 epochs, so 150 vs 120.
     curve = [(e, 0.0) for e in range(5, 90, 5)] + [(90, 0.7), (95, 1.0), (120, 8.1), (150, 11.5)]
-    assert curve_dynamics(curve) == {"onset": 95, "late_gain": pytest.approx(3.4)}
+    assert curve_dynamics(curve) == (95, pytest.approx(3.4))
     # Unordered input; the reference is the latest epoch at or before the cut (12 − 2 = 10 → epoch 9).
-    assert curve_dynamics([(12, 5.0), (3, 2.0), (9, 4.5)]) == {"onset": 3, "late_gain": pytest.approx(0.5)}
-    assert curve_dynamics([(5, 0.9), (10, 0.99)]) == {"onset": None, "late_gain": pytest.approx(0.09)}
-    assert curve_dynamics([(2, 3.0)]) == {"onset": 2, "late_gain": None}
-    assert curve_dynamics([]) == {"onset": None, "late_gain": None}
+    assert curve_dynamics([(12, 5.0), (3, 2.0), (9, 4.5)]) == (3, pytest.approx(0.5))
+    assert curve_dynamics([(5, 0.9), (10, 0.99)]) == (None, pytest.approx(0.09))
+    assert curve_dynamics([(2, 3.0)]) == (2, None)
+    assert curve_dynamics([]) == (None, None)
 
 
 def test_variant_and_seed_parsing() -> None:
@@ -259,5 +258,5 @@ def test_parallel_jobs_train_the_same_runs(study: Path, tiny_root: Path, tmp_pat
 
 
 def test_jobs_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ablate", str(TINY), "--out", str(tmp_path / "s"), "--jobs", "0"]) == 2
+    assert main(["ablate", TINY, "--out", str(tmp_path / "s"), "--jobs", "0"]) == 2
     assert "--jobs must be ≥ 1" in capsys.readouterr().err

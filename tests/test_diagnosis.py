@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ecm.data.annotations import Segment, VideoAnnotation
+from ecm.data.annotations import VideoAnnotation
 from ecm.evaluation import ERROR_TYPES, Detection, diagnose_errors
+from ecm.structures import Segment
 
 
 def gt_of(spec: dict[str, list[tuple[float, float, str]]]) -> dict[str, VideoAnnotation]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecm.data.annotations import Segment, VideoAnnotation, load_activitynet_json, select_subset
+from ecm.data.annotations import VideoAnnotation, load_activitynet_json, select_subset
 from ecm.errors import InputError
 from ecm.evaluation import (
     Detection,
@@ -17,10 +17,11 @@ from ecm.evaluation import (
     evaluate_detections,
     interpolated_average_precision,
     parse_tious,
-    segment_iou,
     standard_averages,
     tiou_key,
 )
+from ecm.ops import segment_iou
+from ecm.structures import Segment
 
 THUMOS_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14" / "gt.json"
 needs_thumos = pytest.mark.skipif(

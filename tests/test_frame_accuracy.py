@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecm.data.annotations import ClassIndex, Segment, VideoAnnotation
+from ecm.data.annotations import ClassIndex, VideoAnnotation
 from ecm.evaluation import frame_accuracy
+from ecm.structures import Segment
 
 CLASSES = ClassIndex(("A", "B", "C"))
 

@@ -12,11 +12,11 @@ from ecm.cli import main
 from ecm.data.annotations import load_activitynet_json
 from ecm.data.folder import DatasetFolder
 from ecm.evaluation import Detection, evaluate_detections, read_predictions
-from ecm.fusion import concatenate_detections, fusion_baselines, weighted_sum_predictions
 from ecm.inference import VideoPrediction, localize_predictions
 from ecm.postprocess import PostprocessConfig
+from ecm.studies.fusion import concatenate_detections, fusion_baselines, weighted_sum_predictions
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic-tiny.yaml"
+TINY = "synthetic-tiny"  # a shipped recipe
 
 
 def test_concatenation_and_nms_remove_a_duplicate() -> None:
@@ -96,7 +96,7 @@ def test_fusion_rows_in_a_study(tiny_root: Path, tmp_path: Path, capsys: pytest.
     out = tmp_path / "S"
     args = [
         "ablate",
-        str(TINY),
+        TINY,
         "--out",
         str(out),
         "--variants",

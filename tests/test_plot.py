@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ecm.cli import main
-from ecm.data.annotations import Segment
 from ecm.evaluation import Detection
+from ecm.structures import Segment
 from ecm.viz import _lanes, figure_png, plot_video, save_figure
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from ecm.ops import interval_iou
 from ecm.postprocess import (
     PostprocessConfig,
     RawDetection,
@@ -22,7 +23,6 @@ from ecm.postprocess import (
     nms,
     normalize_cas,
     outer_inner_contrast,
-    segment_iou,
     thumos14,
     to_detections,
     upsample_linear,
@@ -270,12 +270,12 @@ def test_localize_video_checks_shapes() -> None:
 
 def test_legacy_and_continuous_iou_values() -> None:
     starts, ends = np.array([0.5, 10.5, 3.0]), np.array([1.5, 10.7, 4.0])
-    np.testing.assert_allclose(segment_iou(0.0, 1.0, starts, ends, legacy=False), [0.5 / 1.5, 0.0, 0.0])
+    np.testing.assert_allclose(interval_iou(0.0, 1.0, starts, ends, legacy=False), [0.5 / 1.5, 0.0, 0.0])
     # "+1": [0, 1] vs [0.5, 1.5]: inter 1.5, areas 2 and 2 → 0.6; vs [10.5, 10.7]: no "+1" overlap;
     # vs [3, 4]: gap 2 s > 1 s → 0
-    np.testing.assert_allclose(segment_iou(0.0, 1.0, starts, ends, legacy=True), [1.5 / 2.5, 0.0, 0.0])
+    np.testing.assert_allclose(interval_iou(0.0, 1.0, starts, ends, legacy=True), [1.5 / 2.5, 0.0, 0.0])
     # disjoint segments 0.3 s apart overlap under "+1": inter 0.7, areas 1.2 → 0.7 / 1.7
-    np.testing.assert_allclose(segment_iou(10.0, 10.2, [10.5], [10.7], legacy=True), [0.7 / 1.7])
+    np.testing.assert_allclose(interval_iou(10.0, 10.2, [10.5], [10.7], legacy=True), [0.7 / 1.7])
 
 
 def test_legacy_and_continuous_nms_differ_exactly_where_expected() -> None:

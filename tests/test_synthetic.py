@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecm.data.annotations import ClassIndex, Segment, VideoAnnotation, load_activitynet_json
+from ecm.data.annotations import ClassIndex, VideoAnnotation, load_activitynet_json
 from ecm.data.synth_presets import preset_config, preset_structure, write_dataset
 from ecm.data.synthetic import SynthConfig, SynthWorld, action_intensity, video_features
 from ecm.errors import InputError
+from ecm.structures import Segment
 
 
 def test_thumos14_structure_equals_real_gt(shared_data: Path) -> None:
@@ -159,7 +160,7 @@ def test_written_files_are_not_private(tmp_path: Path) -> None:
     """Atomic writes must not leave mkstemp's 0600 mode on user-facing files."""
     import os
 
-    from ecm.atomic import write_text
+    from ecm.files import write_text
 
     write_text(tmp_path / "report.md", "x")
     umask = os.umask(0)

@@ -2,7 +2,7 @@
 
 Three panels share one time axis in **seconds**:
 
-1. the **normalised** CAS (SPEC §7 step 2, the values the thresholds cut) of the classes kept by τ, one
+1. the **normalised** CAS (the values the post-processing's thresholds cut) of the classes kept by τ, one
    line per class at snippet centres, dotted lines at the lowest and highest activation threshold θ and
    the ground-truth instances shaded behind the curves; when no class reaches τ, the most probable class
    is drawn dashed (it is not localized). Values below −0.5 are cut off (a normalised CAS can be very
@@ -17,22 +17,26 @@ canvas (``Figure`` + ``FigureCanvasAgg``): no ``pyplot``, no global state, no di
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from ecm.atomic import write_with
-from ecm.data.annotations import Segment
+from ecm.errors import InputError
+from ecm.files import write_with
 from ecm.postprocess.proposals import normalize_cas
+from ecm.structures import Detection, Segment
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ecm.evaluation import Detection
+    from ecm.data.folder import SplitData, VideoRecord
+    from ecm.inference import TrainedRun, VideoPrediction
 
 _PALETTE = "tab10"
 _LOWEST = -0.5  # the CAS axis is cut here: a normalised CAS can be very negative (S / M when min S < 0)
@@ -170,7 +174,7 @@ def plot_video(
     ax_cas.legend(loc="upper right", fontsize=8, framealpha=0.9)
     band = f"dotted: thresholds θ {min(thresholds):g}–{max(thresholds):g}; " if thresholds else ""
     ax_cas.set_title(
-        f"{video_id} — normalised CAS (SPEC §7) of the classes with p ≥ τ = {tau:g}  ({band}shaded: ground truth)",
+        f"{video_id} — normalised CAS of the classes with p ≥ τ = {tau:g}  ({band}shaded: ground truth)",
         fontsize=10,
     )
     ax_cas.tick_params(labelbottom=False)
@@ -210,3 +214,50 @@ def save_figure(figure: Figure, path: str | os.PathLike[str]) -> None:
         handle.write(data)
 
     write_with(path, write)
+
+
+def video_figure(
+    trained: TrainedRun,
+    record: VideoRecord,
+    prediction: VideoPrediction,
+    detections: Sequence[Detection],
+    *,
+    top: int = 10,
+) -> Figure:
+    """One localized video as a figure, drawn with the run's post-processing settings (τ, thresholds)."""
+    post = trained.config.postprocess
+    return plot_video(
+        video_id=record.video_id,
+        cas=prediction.cas,
+        probabilities=prediction.probabilities,
+        duration=record.timing.duration,
+        class_names=trained.class_names,
+        tau=post.tau,
+        thresholds=post.thresholds,
+        ground_truth=record.annotation.segments if record.annotation is not None else (),
+        detections=detections,
+        max_detections=top,
+    )
+
+
+def plot_split_video(
+    trained: TrainedRun, split: SplitData, video_id: str, out: str | os.PathLike[str], *, top: int = 10
+) -> Path:
+    """Localize ``video_id`` of ``split`` with ``trained`` and save its plot to ``out`` (PNG, atomic)."""
+    matches = [r for r in split.videos if r.video_id == video_id]
+    if not matches:
+        examples = ", ".join(r.video_id for r in split.videos[:3])
+        raise InputError(None, f"video {video_id!r} is not in split {split.name!r} (it has e.g. {examples})")
+    record = matches[0]
+    one = dataclasses.replace(
+        split,
+        videos=(record,),
+        ground_truth={k: v for k, v in split.ground_truth.items() if k == video_id},
+    )
+    from ecm.inference import localize_split
+
+    result = localize_split(trained, one, batch_size=1, quiet=True)
+    figure = video_figure(trained, record, result.predictions[video_id], result.detections[video_id], top=top)
+    path = Path(out)
+    save_figure(figure, path)
+    return path

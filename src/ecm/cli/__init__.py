@@ -2,9 +2,10 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``func`` (a callable taking the
-parsed namespace and returning an exit status). Sub-command modules import torch only inside the
-functions that need it, so ``ecm evaluate``, ``ecm diagnose``, ``ecm data check`` and ``ecm synth``
-never import it.
+parsed namespace and returning an exit status). A command module only parses, calls the library and
+prints; no command module imports another (shared printing lives in :mod:`ecm.cli.common`). Command
+modules import the library inside the functions that need it, so ``ecm evaluate``, ``ecm diagnose``,
+``ecm data check`` and ``ecm synth`` never import torch.
 
 Every :class:`ecm.errors.EcmError` ends as one line on stderr and exit status 2, never a traceback.
 """
@@ -24,6 +25,7 @@ from ecm.errors import EcmError
 _COMMAND_MODULES: tuple[str, ...] = (
     "ecm.cli.synth",
     "ecm.cli.data",
+    "ecm.cli.config",
     "ecm.cli.train",
     "ecm.cli.localize",
     "ecm.cli.evaluate",

@@ -3,8 +3,8 @@
 ``ablate`` trains every variant × seed under ``DIR/runs/`` (finished runs are skipped, interrupted ones
 resumed), evaluates the last checkpoint of each, adds the fusion baselines when both ``pre_only`` and
 ``post_only`` are studied, and writes ``DIR/ablation.md``, ``DIR/ablation.json`` and ``DIR/curves.png``
-(see :mod:`ecm.ablation`). ``compare`` pairs two studies' runs by (row, seed) and reports B − A; it reads
-only the two ``ablation.json`` files and never imports torch.
+(see :mod:`ecm.studies`). ``compare`` pairs two studies' runs by (row, seed) and reports B − A; it reads
+only the two ``ablation.json`` files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import statistics
 import sys
 from typing import Any
 
-from ecm.ablation_results import PROTOCOL_TITLES, PROTOCOLS
 from ecm.errors import InputError
 
 
@@ -31,7 +30,9 @@ def register(subparsers: Any) -> None:
             "same command continues a study. Numbers are mean ± sample std (ddof=1) over seeds."
         ),
     )
-    ablate.add_argument("config", help="YAML config file (e.g. configs/thumos14.yaml)")
+    ablate.add_argument(
+        "config", metavar="RECIPE|CONFIG.yaml", help="a shipped recipe (see `ecm config list`) or a YAML file"
+    )
     ablate.add_argument("--out", required=True, metavar="DIR", help="study folder")
     ablate.add_argument(
         "--variants",
@@ -89,7 +90,7 @@ def register(subparsers: Any) -> None:
     )
     compare.add_argument(
         "--protocol",
-        choices=PROTOCOLS,
+        choices=("last", "best", "val"),
         default="last",
         help="checkpoint: last epoch (default), best on test, or validation-selected",
     )
@@ -101,7 +102,9 @@ def run_ablate(args: argparse.Namespace) -> int:
     """Plan, run and report the study; print ablation.md."""
     from pathlib import Path
 
-    from ecm.ablation import plan_study, run_study
+    from ecm.studies.layout import StudyDir
+    from ecm.studies.plan import plan_study
+    from ecm.studies.runner import run_study
 
     plan = plan_study(
         args.config,
@@ -115,9 +118,10 @@ def run_ablate(args: argparse.Namespace) -> int:
         raise InputError(None, f"--jobs must be ≥ 1, got {args.jobs}")
     out = Path(args.out)
     run_study(plan, out, quiet=args.quiet, device=args.device, jobs=args.jobs)
-    print((out / "ablation.md").read_text(encoding="utf-8"))
+    study = StudyDir.at(out)
+    print(study.results_markdown.read_text(encoding="utf-8"))
     print(
-        json.dumps({"study": str(out), "table": str(out / "ablation.md"), "json": str(out / "ablation.json")})
+        json.dumps({"study": str(out), "table": str(study.results_markdown), "json": str(study.results_json)})
     )
     return 0
 
@@ -129,12 +133,13 @@ def _number(value: float | None, spec: str = ".2f") -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Print the paired comparison of two studies."""
-    from ecm.ablation_compare import compare_studies, config_differences
-    from ecm.ablation_results import load_study
+    from ecm.config.experiment import config_differences
+    from ecm.studies.compare import compare_studies
+    from ecm.studies.results import PROTOCOL_TITLES, load_study
 
     first, second = load_study(args.first), load_study(args.second)
     pairs = compare_studies(first, second, metric=args.metric, protocol=args.protocol)
-    changed = config_differences(first, second)
+    changed = config_differences(first.resolved_config, second.resolved_config)
     if args.json:
         print(
             json.dumps(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from ecm.cli.common import print_check_report
 from ecm.progress import progress_bar
-
-MAX_PROBLEM_LINES = 20
 
 
 def register(subparsers: Any) -> None:
@@ -33,24 +31,10 @@ def register(subparsers: Any) -> None:
     check.set_defaults(func=run_check)
 
 
-def report_check(root: str, *, quick: bool, quiet: bool) -> int:
-    """Check ``root``, print the summary on stdout and problems on stderr; 0 if valid else 2."""
-    from ecm.data.check import check_dataset
-
-    with progress_bar(None, "checking", quiet=quiet) as bar:
-        report = check_dataset(root, quick=quick, progress=bar.update)
-    for line in report.summary_lines():
-        print(line)
-    if report.ok:
-        print("ok")
-        return 0
-    for problem in report.problems[:MAX_PROBLEM_LINES]:
-        print(f"ecm: error: {problem}", file=sys.stderr)
-    if len(report.problems) > MAX_PROBLEM_LINES:
-        print(f"ecm: error: … and {len(report.problems) - MAX_PROBLEM_LINES} more problems", file=sys.stderr)
-    return 2
-
-
 def run_check(args: argparse.Namespace) -> int:
     """Entry point of ``ecm data check``."""
-    return report_check(args.root, quick=args.quick, quiet=args.quiet)
+    from ecm.data.check import check_dataset
+
+    with progress_bar(None, "checking", quiet=args.quiet) as bar:
+        report = check_dataset(args.root, quick=args.quick, progress=bar.update)
+    return print_check_report(report)

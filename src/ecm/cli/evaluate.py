@@ -20,7 +20,7 @@ from ecm.errors import InputError
 from ecm.evaluation.detection import DetectionTable, GroundTruthTable, drop_overlapping, evaluate_detections
 from ecm.evaluation.diagnosis import diagnose_errors
 from ecm.evaluation.io import drop_unknown_labels, read_predictions
-from ecm.evaluation.report import ACTIVITYNET_TIOUS, THUMOS_TIOUS, format_table, parse_tious
+from ecm.evaluation.result import ACTIVITYNET_TIOUS, THUMOS_TIOUS, format_table, parse_tious
 
 log = logging.getLogger(__name__)
 

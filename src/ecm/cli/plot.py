@@ -9,22 +9,10 @@ classes kept by τ above one row of ground-truth instances and the best detectio
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ecm.cli.localize import check_output_file
 from ecm.errors import InputError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from ecm.data.folder import SplitData, VideoRecord
-    from ecm.engine import TrainedRun
-    from ecm.evaluation import Detection
-    from ecm.inference import VideoPrediction
 
 
 def register(subparsers: Any) -> None:
@@ -52,59 +40,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def video_figure(
-    trained: TrainedRun,
-    record: VideoRecord,
-    prediction: VideoPrediction,
-    detections: Sequence[Detection],
-    *,
-    top: int = 10,
-) -> Figure:
-    """One localized video as a figure, drawn with the run's post-processing settings (τ, thresholds)."""
-    from ecm.viz import plot_video
-
-    post = trained.config.postprocess
-    return plot_video(
-        video_id=record.video_id,
-        cas=prediction.cas,
-        probabilities=prediction.probabilities,
-        duration=record.timing.duration,
-        class_names=trained.class_names,
-        tau=post.tau,
-        thresholds=post.thresholds,
-        ground_truth=record.annotation.segments if record.annotation is not None else (),
-        detections=detections,
-        max_detections=top,
-    )
-
-
-def plot_split_video(
-    trained: TrainedRun, split: SplitData, video_id: str, out: str | os.PathLike[str], *, top: int = 10
-) -> Path:
-    """Localize ``video_id`` of ``split`` with ``trained`` and save its plot to ``out`` (PNG, atomic)."""
-    from ecm.cli.localize import localize_split
-    from ecm.viz import save_figure
-
-    matches = [r for r in split.videos if r.video_id == video_id]
-    if not matches:
-        examples = ", ".join(r.video_id for r in split.videos[:3])
-        raise InputError(None, f"video {video_id!r} is not in split {split.name!r} (it has e.g. {examples})")
-    record = matches[0]
-    one = dataclasses.replace(
-        split,
-        videos=(record,),
-        ground_truth={k: v for k, v in split.ground_truth.items() if k == video_id},
-    )
-    result = localize_split(trained, one, batch_size=1, quiet=True)
-    figure = video_figure(trained, record, result.predictions[video_id], result.detections[video_id], top=top)
-    path = Path(out)
-    save_figure(figure, path)
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     """``ecm plot``: check, load, localize the one video, save the PNG; print its path."""
     from ecm.data.annotations import check_video_id
+    from ecm.inference.outputs import check_output_file
 
     check_video_id(args.video)
     if args.top < 0:
@@ -112,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "plots" / f"{args.video}.png"
     check_output_file(out, "--out")
 
-    from ecm.cli.localize import open_split_for_run
-    from ecm.engine import load_run
+    from ecm.inference import open_split_for_run
+    from ecm.training import load_run
+    from ecm.viz import plot_split_video
 
     trained = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
     split = open_split_for_run(trained, args.data, args.split)

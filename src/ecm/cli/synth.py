@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ecm.cli.common import print_check_report
 from ecm.progress import progress_bar
 
 
@@ -75,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.bytes / 2**20:.1f} MiB in {summary.seconds:.1f} s"
     )
     if args.check:
-        from ecm.cli.data import report_check
+        from ecm.data.check import check_dataset
 
-        return report_check(str(summary.root), quick=False, quiet=args.quiet)
+        with progress_bar(None, "checking", quiet=args.quiet) as bar:
+            report = check_dataset(summary.root, quick=False, progress=bar.update)
+        return print_check_report(report)
     return 0

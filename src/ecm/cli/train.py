@@ -13,12 +13,17 @@ def register(subparsers: Any) -> None:
         "train",
         help="train a model from a YAML config",
         description=(
-            "Train ECM (or a variant) from a YAML config (see configs/). Writes RUN/config.yaml, "
+            "Train ECM (or a variant) from a shipped recipe (`ecm config list`) or a YAML config file. Writes "
+            "RUN/config.yaml, "
             "RUN/metrics.jsonl (one line per epoch), RUN/checkpoints/{last,best}.pt and RUN/summary.json "
             "(best-on-test — the paper's protocol —, last-epoch and validation-selected results)."
         ),
     )
-    parser.add_argument("config", help="YAML config file (e.g. configs/thumos14.yaml)")
+    parser.add_argument(
+        "config",
+        metavar="RECIPE|CONFIG.yaml",
+        help="a shipped recipe (thumos14, activitynet13, synthetic-tiny, …; see `ecm config list`) or a YAML file",
+    )
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder")
     parser.add_argument(
         "--set",
@@ -39,7 +44,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and print the run summary."""
     from ecm.config import load_config
-    from ecm.engine import Trainer
+    from ecm.training import Trainer
 
     overrides = list(args.set)
     if args.seed is not None:
@@ -51,15 +56,14 @@ def run(args: argparse.Namespace) -> int:
         config, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, device=args.device
     )
     summary = trainer.fit()
-    metric = summary.metric
-    for label, row in (
+    for label, chosen in (
         ("best on test (paper protocol)", summary.best_on_test),
         ("last epoch", summary.last),
         ("validation-selected", summary.val_selected),
     ):
-        if row is None:
+        if chosen is None:
             print(f"{label:32s} n/a")
         else:
-            print(f"{label:32s} epoch {row['epoch']:4d}  {metric} {row[metric]:6.2f}")
+            print(f"{label:32s} epoch {chosen.epoch:4d}  {summary.metric} {chosen.value:6.2f}")
     print(json.dumps({"run": str(args.out)}))
     return 0

@@ -16,7 +16,6 @@ No torch here: the evaluator and ``ecm data check`` import this module.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ecm.errors import InputError
+from ecm.files import read_json
+from ecm.structures import Segment
 
 # Characters a video id may not contain: it names a file, never a path.
 _BAD_ID = re.compile(r"[/\\\x00]")
@@ -44,15 +45,6 @@ def check_video_id(video_id: object, path: str | os.PathLike[str] | None = None)
     if _BAD_ID.search(video_id) or video_id in (".", "..") or video_id.startswith(".."):
         raise InputError(path, f"video id {video_id!r} is not a plain file name")
     return video_id
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One annotated action instance. ``start``/``end`` in seconds, ``start <= end``."""
-
-    start: float
-    end: float
-    label: str
 
 
 @dataclass(frozen=True)
@@ -148,19 +140,6 @@ def _segment(start: float, end: float, label: str, where: str, path: str | os.Pa
     if end < start:
         raise InputError(path, f"{where}: segment end {end} is before its start {start}")
     return Segment(start, end, label)
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Load a JSON file; a missing, unreadable or malformed file raises :class:`InputError`."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"malformed JSON ({exc})") from None
 
 
 def parse_activitynet_database(data: Any, path: str | os.PathLike[str]) -> dict[str, VideoAnnotation]:

@@ -40,6 +40,8 @@ from ecm.errors import InputError
 
 log = logging.getLogger(__name__)
 
+CLASS_FILE = "classes.txt"  # optional class list of a dataset folder (also written beside a saved CAS)
+
 
 @dataclass(frozen=True)
 class VideoRecord:
@@ -94,7 +96,7 @@ def open_store(root: Path, split: str) -> FeatureStore:
 
 def load_class_index(root: Path, ground_truth: dict[str, VideoAnnotation], train_split: str) -> ClassIndex:
     """``ROOT/classes.txt`` when present, else the sorted labels of the training split."""
-    class_file = root / "classes.txt"
+    class_file = root / CLASS_FILE
     if class_file.exists():
         return ClassIndex.from_file(class_file)
     classes = ClassIndex.from_annotations(ground_truth.values(), subset=train_split)
@@ -133,7 +135,7 @@ class DatasetFolder:
         )
         if class_index is not None:
             self.class_index = class_index
-        elif self.ground_truth or (self.root / "classes.txt").exists():
+        elif self.ground_truth or (self.root / CLASS_FILE).exists():
             self.class_index = load_class_index(self.root, self.ground_truth, train_split)
         else:
             self.class_index = ClassIndex(())

@@ -33,10 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ecm.atomic import atomic_dir
 from ecm.data.annotations import (
     ClassIndex,
-    Segment,
     VideoAnnotation,
     dump_activitynet_json,
     load_thumos_ambiguous,
@@ -44,6 +42,8 @@ from ecm.data.annotations import (
 )
 from ecm.data.synthetic import SynthConfig, SynthWorld, confusable_groups, video_features
 from ecm.errors import InputError
+from ecm.files import atomic_dir
+from ecm.structures import Segment
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,15 @@ from ecm.evaluation.matching import (
     match_ranked,
     ranked_average_precision,
     score_order,
-    segment_iou,
 )
-from ecm.evaluation.report import DetectionResult, parse_tious, standard_averages, tiou_key
+from ecm.evaluation.result import (
+    DetectionResult,
+    MapSummary,
+    check_selection,
+    parse_tious,
+    standard_averages,
+    tiou_key,
+)
 
 __all__ = [
     "ERROR_TYPES",
@@ -32,6 +38,8 @@ __all__ = [
     "DetectionTable",
     "DiagnosisResult",
     "GroundTruthTable",
+    "MapSummary",
+    "check_selection",
     "diagnose_errors",
     "drop_overlapping",
     "drop_unknown_labels",
@@ -43,7 +51,6 @@ __all__ = [
     "ranked_average_precision",
     "read_predictions",
     "score_order",
-    "segment_iou",
     "standard_averages",
     "tiou_key",
     "write_predictions",

@@ -40,19 +40,10 @@ from ecm.evaluation.matching import (
     score_order,
     stable_argsort,
 )
-from ecm.evaluation.report import DetectionResult
+from ecm.evaluation.result import DetectionResult
+from ecm.structures import Detection
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One detected action instance: class name, confidence, ``[start, end]`` in seconds."""
-
-    label: str
-    score: float
-    start: float  # seconds
-    end: float  # seconds
 
 
 def _as_float(values: object, shape: tuple[int, ...], what: str) -> np.ndarray:

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ecm.atomic import write_json
-from ecm.data.annotations import check_video_id, read_json
+from ecm.data.annotations import check_video_id
 from ecm.errors import InputError
 from ecm.evaluation.detection import Detection, DetectionTable
+from ecm.files import read_json, write_json
 
 log = logging.getLogger(__name__)
 

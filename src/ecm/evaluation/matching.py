@@ -20,26 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecm.ops.segments import paired_iou
+
 log = logging.getLogger(__name__)
-
-
-def segment_iou(segments_a: np.ndarray, segments_b: np.ndarray) -> np.ndarray:
-    """Pairwise temporal IoU of ``(N, 2)`` and ``(M, 2)`` segments in seconds → ``(N, M)``."""
-    a = np.asarray(segments_a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(segments_b, dtype=np.float64).reshape(-1, 2)
-    return paired_iou(a[:, None, :], b[None, :, :])
-
-
-def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """tIoU of broadcast segment arrays ``(…, 2)``; the reference's formula and evaluation order."""
-    inter = np.clip(np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
-    union = (b[..., 1] - b[..., 0]) + (a[..., 1] - a[..., 0]) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = inter / union
-    if not np.isfinite(iou).all():  # empty union: both segments are points
-        same = (a[..., 0] == b[..., 0]) & (a[..., 1] == b[..., 1])
-        iou = np.where(union > 0, iou, same.astype(np.float64))
-    return iou
 
 
 def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from ecm.postprocess.config import (
     thumos14,
 )
 from ecm.postprocess.localize import RawDetection, frames_to_seconds, localize_video, to_detections
-from ecm.postprocess.nms import batched_nms, nms, segment_iou
+from ecm.postprocess.nms import batched_nms, nms
 from ecm.postprocess.proposals import (
     FrameProposals,
     find_runs,
@@ -44,7 +44,6 @@ __all__ = [
     "nms",
     "normalize_cas",
     "outer_inner_contrast",
-    "segment_iou",
     "thumos14",
     "to_detections",
     "upsample_linear",

@@ -16,7 +16,7 @@ as the reference writes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +29,7 @@ from ecm.postprocess.proposals import (
     normalize_cas,
     upsample_linear,
 )
-
-if TYPE_CHECKING:
-    from ecm.evaluation.detection import Detection
+from ecm.structures import Detection
 
 
 class RawDetection(NamedTuple):
@@ -147,18 +145,15 @@ def localize_video(
 
 
 def to_detections(raw: Sequence[RawDetection], class_names: Sequence[str]) -> list[Detection]:
-    """Attach class names: :class:`RawDetection` records → :class:`ecm.evaluation.detection.Detection`.
+    """Attach class names: :class:`RawDetection` records → :class:`ecm.structures.Detection`.
 
     Args:
         raw: detections from :func:`localize_video`.
         class_names: name of every CAS row, in class-index order.
 
     Returns:
-        one :class:`~ecm.evaluation.detection.Detection` per record, same order.
+        one :class:`~ecm.structures.Detection` per record, same order.
     """
-    # Imported on use: post-processing does not need the evaluation package to be importable.
-    from ecm.evaluation.detection import Detection
-
     out = []
     for det in raw:
         if not 0 <= det.class_index < len(class_names):

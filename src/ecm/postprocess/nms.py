@@ -26,38 +26,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ecm.ops.segments import interval_iou
 from ecm.postprocess.proposals import FloatArray, IntArray
-
-
-def segment_iou(
-    start: npt.ArrayLike,
-    end: npt.ArrayLike,
-    starts: npt.ArrayLike,
-    ends: npt.ArrayLike,
-    *,
-    legacy: bool,
-) -> FloatArray:
-    """IoU of segments ``[start, end]`` with segments ``[starts, ends]``, broadcast (times in seconds).
-
-    Symmetric in its two segments, bit for bit.
-
-    Args:
-        start, end: the first segments, e.g. scalars (one reference segment) or ``(P,)``.
-        starts, ends: the second segments, e.g. ``(P,)``.
-        legacy: use the reference's "+1" IoU instead of the continuous one.
-
-    Returns:
-        float64 IoUs of the broadcast shape; 0 where the union is empty (two zero-length segments).
-    """
-    first_start = np.asarray(start, dtype=np.float64)
-    first_end = np.asarray(end, dtype=np.float64)
-    other_start = np.asarray(starts, dtype=np.float64)
-    other_end = np.asarray(ends, dtype=np.float64)
-    extra = 1.0 if legacy else 0.0
-    inter = np.maximum(0.0, np.minimum(first_end, other_end) - np.maximum(first_start, other_start) + extra)
-    union = (first_end - first_start + extra) + (other_end - other_start + extra) - inter
-    safe = np.where(union > 0, union, 1.0)
-    return np.asarray(np.where(union > 0, inter / safe, 0.0), dtype=np.float64)
 
 
 def _priority(scores: FloatArray) -> IntArray:
@@ -74,7 +44,7 @@ def _greedy_loop(
         best = int(order[0])
         keep.append(best)
         rest = order[1:]
-        iou = segment_iou(starts[best], ends[best], starts[rest], ends[rest], legacy=legacy)
+        iou = interval_iou(starts[best], ends[best], starts[rest], ends[rest], legacy=legacy)
         order = rest[iou < threshold]
     return np.asarray(keep, dtype=np.int64)
 
@@ -146,7 +116,7 @@ def nms(
 
     rank = np.empty(count, dtype=np.int64)
     rank[order] = np.arange(count)
-    iou = segment_iou(first[pairs_a], last[pairs_a], first[pairs_b], last[pairs_b], legacy=legacy)
+    iou = interval_iou(first[pairs_a], last[pairs_a], first[pairs_b], last[pairs_b], legacy=legacy)
     conflict = iou >= threshold
     pairs_a, pairs_b = pairs_a[conflict], pairs_b[conflict]
     a_first = rank[pairs_a] < rank[pairs_b]

@@ -10,22 +10,13 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ecm.atomic import write_text
 from ecm.evaluation import DetectionResult, DiagnosisResult, tiou_key
 from ecm.evaluation.diagnosis import CATEGORY_TITLES
+from ecm.files import write_text
+from ecm.markdown import markdown_table
 
 _THUMOS_AVERAGES: tuple[str, ...] = ("0.1:0.5", "0.3:0.7", "0.1:0.7")
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
-    """A GitHub-flavoured Markdown table; ``align`` holds one of ``l``/``r`` per column (default: l then r)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    rule = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(map(str, header)) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def map_table(result: DetectionResult, averages: Sequence[str] = _THUMOS_AVERAGES) -> str:

@@ -1,11 +1,12 @@
-"""From a trained model to scored detections: forward every video, post-process, evaluate — in memory.
+"""From a model to scored detections: forward every video, post-process, evaluate — in memory.
 
-Three steps, each a plain function, shared by training (per-epoch evaluation), ``ecm localize``,
-``ecm demo`` and ``ecm ablate``:
+Three steps, each a plain function, shared by training (per-epoch evaluation), localization, the demo
+and ablation studies:
 
 1. :func:`predict_split` — the model in eval mode (dropout off, no post stream) on each video's full
    snippet sequence (or uniform to the training length), batching videos of equal length.
-2. :func:`localize_predictions` — SPEC §7 post-processing per video → :class:`Detection` lists (seconds).
+2. :func:`localize_predictions` — the post-processing of :mod:`ecm.postprocess` per video →
+   :class:`~ecm.structures.Detection` lists (seconds).
 3. :func:`score_detections` / :func:`frame_accuracy_of` — ActivityNet mAP and frame accuracy.
 """
 
@@ -21,10 +22,11 @@ from torch import nn
 
 from ecm.data.folder import SplitData
 from ecm.data.sampling import uniform_indices
-from ecm.evaluation import Detection, DetectionMetric, DetectionResult, frame_accuracy
+from ecm.evaluation import DetectionMetric, DetectionResult, frame_accuracy
 from ecm.postprocess.config import PostprocessConfig
 from ecm.postprocess.localize import localize_video, to_detections
 from ecm.postprocess.proposals import video_probabilities
+from ecm.structures import Detection
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def predict_split(
 def localize_predictions(
     predictions: Mapping[str, VideoPrediction], split: SplitData, cfg: PostprocessConfig
 ) -> dict[str, list[Detection]]:
-    """SPEC §7 post-processing of every predicted video of ``split`` → detections in seconds.
+    """Post-processing of every predicted video of ``split`` → detections in seconds.
 
     Every video of ``split`` that has a prediction appears in the result, possibly with an empty list.
     """

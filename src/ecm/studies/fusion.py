@@ -1,20 +1,21 @@
-"""Late-fusion baselines of two separately trained streams (paper supplement, Table 9; SPEC §9 row 3).
+"""Late-fusion baselines of two separately trained streams (paper Table 4, and the supplement's Table 9).
 
 ECM's claim is that *sharing* the classifier between a pre- and a post-classification stream helps; the
 obvious alternative is to train the two pipelines apart and fuse their outputs. Two fusions, both of a
 stream A (``pre_only`` in an ablation study) and a stream B (``post_only``), each from its own run:
 
 * **concatenation + NMS** (:func:`concatenate_detections`) — per video, the detections of A and of B
-  (each already post-processed by SPEC §7) are pooled and per-class hard NMS is applied again, with the
+  (each already post-processed) are pooled and per-class hard NMS is applied again, with the
   threshold and IoU definition (legacy "+1" or continuous) of the post-processing config. The paper's
   "two separate classifiers, results concatenated + NMS" row (21.4 mAP@0.5 on THUMOS14).
 * **weighted-sum CAS** (:func:`weighted_sum_predictions`) — per video, ``cas = λ·cas_A + (1 − λ)·cas_B``
   on the raw CAS logits ``(C, T)``, and the video logits likewise, ``s = λ·s_A + (1 − λ)·s_B`` (so the class
-  probabilities are ``softmax(s)``, not a mix of probabilities); then the normal SPEC §7 localization.
+  probabilities are ``softmax(s)``, not a mix of probabilities); then the normal post-processing.
   λ = 1 is stream A alone, λ = 0 stream B alone; the supplement uses λ ∈ {0.2, 0.4, 0.6, 0.8}.
 
 Everything is numpy on predictions already in memory: no model is needed here. Torch is imported only
-through :mod:`ecm.inference` (for :class:`~ecm.inference.VideoPrediction`), inside the functions.
+through :mod:`ecm.inference` (for :class:`~ecm.inference.VideoPrediction`), inside the functions, so the
+names below can be read without it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ import numpy as np
 
 from ecm.postprocess.config import PostprocessConfig
 from ecm.postprocess.nms import batched_nms
+from ecm.structures import Detection
 
 if TYPE_CHECKING:
     from ecm.data.folder import SplitData
-    from ecm.evaluation import Detection
     from ecm.inference import VideoPrediction
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 # λ values of the weighted-sum baseline in the paper's supplement (Table 9).
 FUSION_WEIGHTS: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 CONCAT = "concat"
+# The two separately trained variants a study fuses: stream A, stream B.
+FUSION_STREAMS: tuple[str, str] = ("pre_only", "post_only")
 
 
 def weighted_sum_name(weight: float) -> str:
@@ -70,8 +73,6 @@ def concatenate_detections(
     Raises:
         ValueError: a label that is not in ``class_names``.
     """
-    from ecm.evaluation import Detection
-
     videos = list(dict.fromkeys([*first, *second]))
     if class_names is None:
         class_names = sorted({d.label for dets in (*first.values(), *second.values()) for d in dets})
@@ -156,7 +157,7 @@ def fusion_baselines(
 ) -> list[FusionOutput]:
     """Every fusion of two streams' predictions on ``split``: concatenation + NMS, then one per λ.
 
-    Each stream is first localized on its own (SPEC §7 with ``cfg``) for the concatenation; the weighted
+    Each stream is first localized on its own (with ``cfg``) for the concatenation; the weighted
     sums are localized from the fused CAS with the same ``cfg``.
     """
     from ecm.inference import localize_predictions

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ecm.ablation_results import PROTOCOLS
 from ecm.errors import InputError
+from ecm.studies.results import PROTOCOLS, Study
 
 
 def t_test_p_value(t: float, df: int) -> float:
@@ -110,7 +109,7 @@ class PairedDifference:
 
 
 def compare_studies(
-    first: Mapping[str, Any], second: Mapping[str, Any], *, metric: str = "mAP@0.5", protocol: str = "last"
+    first: Study, second: Study, *, metric: str = "mAP@0.5", protocol: str = "last"
 ) -> list[PairedDifference]:
     """Pair two studies' rows by key and seed on ``metric`` under ``protocol`` (``last``, ``best``, ``val``).
 
@@ -122,50 +121,29 @@ def compare_studies(
     if protocol not in PROTOCOLS:
         raise InputError(None, f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     available = {
-        name
-        for study in (first, second)
-        for row in study["rows"]
-        for name in row["metrics"].get(protocol, {})
+        name for study in (first, second) for row in study.rows for name in row.metrics.get(protocol, {})
     }
     if metric not in available:
         names = ", ".join(sorted(available)[:12]) or "none"
         raise InputError(
             None, f"metric {metric!r} is not in the studies under protocol {protocol!r} ({names})"
         )
-    by_key = {row["key"]: row for row in second["rows"]}
+    by_key = {row.key: row for row in second.rows}
     out = []
-    for row_a in first["rows"]:
-        row_b = by_key.get(row_a["key"])
+    for row_a in first.rows:
+        row_b = by_key.get(row_a.key)
         if row_b is None:
             continue
-        values_a = _seed_values(row_a, metric, protocol)
-        values_b = _seed_values(row_b, metric, protocol)
+        values_a = row_a.seed_values(protocol, metric)
+        values_b = row_b.seed_values(protocol, metric)
         seeds = tuple(s for s in values_a if s in values_b)
         out.append(
             PairedDifference(
-                row_a["key"],
-                row_a["title"],
+                row_a.key,
+                row_a.title,
                 seeds,
                 tuple(values_a[s] for s in seeds),
                 tuple(values_b[s] for s in seeds),
             )
         )
     return out
-
-
-def _seed_values(row: Mapping[str, Any], metric: str, protocol: str) -> dict[int, float]:
-    stats = row["metrics"].get(protocol, {}).get(metric)
-    if not stats:
-        return {}
-    return {int(s): float(v) for s, v in zip(row["seeds"], stats["values"], strict=True) if v is not None}
-
-
-def config_differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(section.key, value in A, value in B)`` for every resolved-config entry that differs."""
-
-    def flat(study: Mapping[str, Any]) -> dict[str, Any]:
-        config = study.get("resolved_config") or {}
-        return {f"{s}.{k}": v for s, block in config.items() for k, v in block.items()}
-
-    a, b = flat(first), flat(second)
-    return [(key, a.get(key), b.get(key)) for key in dict.fromkeys([*a, *b]) if a.get(key) != b.get(key)]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -105,6 +106,73 @@ def standard_averages(tious: Sequence[float], maps: Sequence[float] | np.ndarray
     return averages
 
 
+def _finite_number(value: Any, where: str, path: str | os.PathLike[str] | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(path, f"{where} is {value!r}, not a finite number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class MapSummary:
+    """What a run's history and a study keep of a :class:`DetectionResult`: mAP per tIoU and averages.
+
+    Attributes:
+        mAP: tIoU key (:func:`tiou_key`) → mAP in percent, in evaluation order.
+        average: mean mAP over the evaluated tIoUs, percent.
+        averages: the standard averages available (``"0.1:0.7"`` → percent).
+
+    >>> s = MapSummary({"0.3": 40.0, "0.5": 20.0}, 30.0, {})
+    >>> s.value("mAP@0.5"), s.value("average"), s.metrics()["mAP@0.3"]
+    (20.0, 30.0, 40.0)
+    """
+
+    mAP: dict[str, float]
+    average: float
+    averages: dict[str, float] = field(default_factory=dict)
+
+    def value(self, metric: str) -> float:
+        """The selection metric ``average`` or ``mAP@<an evaluated tIoU>``; :class:`InputError` otherwise."""
+        if metric == "average":
+            return self.average
+        if metric.startswith("mAP@"):
+            try:
+                return self.mAP[tiou_key(float(metric[4:]))]
+            except (KeyError, ValueError):
+                pass
+        evaluated = ", ".join(f"mAP@{k}" for k in self.mAP)
+        raise InputError(None, f"selection metric {metric!r} is not 'average' or one of {evaluated}")
+
+    def metrics(self) -> dict[str, float]:
+        """Flat names → percent: ``mAP@0.5``, ``avg@0.1:0.7``, …, ``average``."""
+        out = {f"mAP@{k}": v for k, v in self.mAP.items()}
+        out.update({f"avg@{k}": v for k, v in self.averages.items()})
+        out["average"] = self.average
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"mAP": {"0.1": …}, "average": …, "averages": {…}}``."""
+        return {"mAP": dict(self.mAP), "average": self.average, "averages": dict(self.averages)}
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | os.PathLike[str] | None = None) -> MapSummary:
+        """Parse :meth:`to_json`'s form; :class:`InputError` naming ``path`` when it is malformed."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("mAP"), Mapping):
+            raise InputError(path, f"expected an object with an 'mAP' object, got {data!r:.80}")
+        averages = data.get("averages", {})
+        if not isinstance(averages, Mapping):
+            raise InputError(path, "'averages' is not an object")
+        return cls(
+            mAP={str(k): _finite_number(v, f"mAP {k}", path) for k, v in data["mAP"].items()},
+            average=_finite_number(data.get("average"), "average", path),
+            averages={str(k): _finite_number(v, f"average {k}", path) for k, v in averages.items()},
+        )
+
+
+def check_selection(metric: str, tious: Sequence[float]) -> None:
+    """Raise :class:`InputError` unless ``metric`` can be read from results at ``tious`` (``eval.selection``)."""
+    MapSummary({tiou_key(t): 0.0 for t in tious}, 0.0).value(metric)
+
+
 @dataclass(frozen=True, eq=False)
 class DetectionResult:
     """Average precision of a prediction set, in percent.
@@ -147,14 +215,19 @@ class DetectionResult:
                 return float(self.mAP[i])
         raise KeyError(tiou)
 
+    def summary(self) -> MapSummary:
+        """mAP per tIoU and the averages, without the per-class table."""
+        keys = [tiou_key(t) for t in self.tious]
+        return MapSummary(
+            mAP={k: float(v) for k, v in zip(keys, self.mAP, strict=True)},
+            average=self.average,
+            averages=self.averages,
+        )
+
     def to_json(self, per_class: bool = False) -> dict[str, Any]:
         """``{"mAP": {"0.1": …}, "average": …, "averages": {"0.1:0.5": …}}`` (+ ``"per_class"``)."""
         keys = [tiou_key(t) for t in self.tious]
-        out: dict[str, Any] = {
-            "mAP": {k: float(v) for k, v in zip(keys, self.mAP, strict=True)},
-            "average": self.average,
-            "averages": self.averages,
-        }
+        out = self.summary().to_json()
         if per_class:
             out["per_class"] = {
                 name: {k: float(v) for k, v in zip(keys, row, strict=True)}

@@ -1,6 +1,6 @@
 """The training curves of an ablation study: selection metric per evaluated epoch, one colour per variant.
 
-For each variant row of a study (:func:`ecm.ablation.collect_study`): the mean over seeds as a line and the
+For each variant row of a study (:class:`ecm.studies.results.Study`): the mean over seeds as a line and the
 min–max over seeds as a shaded band, at the epochs every seed evaluated on the test split. The metric is
 the study's ``eval.selection`` (mAP@0.5 on THUMOS14), in percent. Matplotlib through its object API with
 the Agg canvas (no ``pyplot``, no global state); the PNG is written atomically.
@@ -9,22 +9,22 @@ the Agg canvas (no ``pyplot``, no global state); the PNG is written atomically.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
-from ecm.atomic import write_with
+from ecm.files import write_with
+from ecm.studies.results import Study
 
 
-def plot_curves(study: Mapping[str, Any], path: str | os.PathLike[str]) -> bool:
+def plot_curves(study: Study, path: str | os.PathLike[str]) -> bool:
     """Draw ``study``'s per-epoch curves into the PNG ``path``; returns False (no file) without any curve."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    rows = [r for r in study["rows"] if r.get("kind") == "variant" and r.get("curve", {}).get("epochs")]
+    rows = [r for r in study.rows if r.kind == "variant" and r.curve.epochs]
     if not rows:
         return False
     figure = Figure(figsize=(8.0, 5.0), dpi=100, layout="constrained")
@@ -32,8 +32,8 @@ def plot_curves(study: Mapping[str, Any], path: str | os.PathLike[str]) -> bool:
     ax = figure.add_subplot()
     cmap = colormaps["tab10" if len(rows) <= 10 else "tab20"]
     for i, row in enumerate(rows):
-        epochs = np.asarray(row["curve"]["epochs"], dtype=np.float64)  # (E,)
-        values = np.asarray(row["curve"]["values"], dtype=np.float64)  # (S, E) seeds × epochs, percent
+        epochs = np.asarray(row.curve.epochs, dtype=np.float64)  # (E,)
+        values = np.asarray(row.curve.values, dtype=np.float64)  # (S, E) seeds × epochs, percent
         colour = cmap(i % cmap.N)
         mean, low, high = values.mean(axis=0), values.min(axis=0), values.max(axis=0)
         if len(epochs) == 1:  # a band needs two epochs: draw the min–max range as an error bar
@@ -42,19 +42,19 @@ def plot_curves(study: Mapping[str, Any], path: str | os.PathLike[str]) -> bool:
                 mean,
                 yerr=[mean - low, high - mean],
                 color=colour,
-                label=row["key"],
+                label=row.key,
                 fmt="o",
                 capsize=4,
             )
             continue
-        ax.plot(epochs, mean, color=colour, label=row["key"])
+        ax.plot(epochs, mean, color=colour, label=row.key)
         if values.shape[0] > 1:
             ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
-    seeds = len(study["seeds"])
+    seeds = len(study.seeds)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{study['selection']} on the test split (%)")
-    ax.set_title(f"{study['selection']} per epoch: mean over {seeds} seed(s), band = min–max")
+    ax.set_ylabel(f"{study.selection} on the test split (%)")
+    ax.set_title(f"{study.selection} per epoch: mean over {seeds} seed(s), band = min–max")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
 

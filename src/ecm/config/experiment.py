@@ -2,10 +2,10 @@
 
 Each component owns its config (:class:`ecm.model.ModelConfig`, :class:`ecm.losses.LossConfig`,
 :class:`ecm.postprocess.PostprocessConfig`); this module adds the data, optimiser, training and
-evaluation sections and composes them into :class:`ExperimentConfig`. YAML files and ``--set a.b=value``
-overrides are checked against the field types: an unknown key or a value of the wrong type is an
-error, never silently ignored. The ``postprocess`` section may name a ``preset`` (``thumos14``,
-``activitynet12``, ``activitynet13``) and override single fields of it.
+evaluation sections and composes them into :class:`ExperimentConfig`. YAML files (or shipped recipes, by
+name) and ``--set a.b=value`` overrides are checked against the field types: an unknown key or a value of
+the wrong type is an error, never silently ignored. The ``postprocess`` section may name a ``preset``
+(``thumos14``, ``activitynet12``, ``activitynet13``) and override single fields of it.
 """
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=lambda: PostprocessConfig.preset("thumos14"))
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def test_length(self) -> int | None:
+        """Snippets per video at evaluation: ``model.train_length`` with uniform test sampling, else None (all)."""
+        return self.model.train_length if self.data.test_sampling == "uniform" else None
 
 
 def _type_name(tp: Any) -> str:
@@ -213,26 +218,75 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
     return values
 
 
-def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML config (``None``: defaults), apply ``--set`` overrides, check every key and type."""
+def load_config(source: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a config, apply ``--set`` overrides, check every key and type.
+
+    Args:
+        source: a shipped recipe's name (``thumos14``, see :func:`ecm.config.recipes.recipe_names`), a path
+            to a YAML file (it holds a ``/`` or ends in ``.yaml``), or ``None`` for the defaults.
+        overrides: ``key.path=value`` strings, values parsed as YAML.
+    """
+    from ecm.config.recipes import is_recipe_name, recipe_text
+
     values: dict[str, Any] = {}
-    if path is not None:
+    where: str | os.PathLike[str] | None = source
+    if source is not None:
+        if is_recipe_name(source):
+            where = f"recipe {os.fspath(source)}"
+            text = recipe_text(os.fspath(source))
+        else:
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InputError(source, "config file not found") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(source, f"cannot read the config ({exc})") from None
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(path, "config file not found") from None
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(path, f"cannot read YAML ({exc})") from None
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(where, f"cannot read YAML ({exc})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise InputError(path, "config must be a YAML mapping")
+            raise InputError(where, "config must be a YAML mapping")
         values = loaded
     values = apply_overrides(values, overrides)
     try:
         return config_from_dict(values)
     except InputError as exc:
-        raise InputError(path, exc.problem) from None
+        raise InputError(where, exc.problem) from None
+
+
+def flat_config(config: ExperimentConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """``{"section.key": value}`` of a config or of its nested-dict form (tuples as lists)."""
+    values = config_to_dict(config) if isinstance(config, ExperimentConfig) else config
+    return {
+        f"{section}.{key}": value
+        for section, block in values.items()
+        if isinstance(block, Mapping)
+        for key, value in block.items()
+    }
+
+
+def config_differences(
+    first: ExperimentConfig | Mapping[str, Any],
+    second: ExperimentConfig | Mapping[str, Any],
+    *,
+    ignore: Sequence[str] = (),
+) -> list[tuple[str, Any, Any]]:
+    """``(section.key, value in first, value in second)`` for every entry that differs, in field order.
+
+    Either side may be a config or its nested-dict form (as stored in checkpoints and studies); keys in
+    ``ignore`` (e.g. ``train.epochs``) are left out.
+
+    >>> a = ExperimentConfig()
+    >>> b = dataclasses.replace(a, train=dataclasses.replace(a.train, seed=3, epochs=9))
+    >>> config_differences(a, b, ignore=["train.epochs"])
+    [('train.seed', 16, 3)]
+    """
+    a, b = flat_config(first), flat_config(second)
+    keys = [key for key in dict.fromkeys([*a, *b]) if key not in ignore]
+    return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
 
 
 def dump_config(config: ExperimentConfig) -> str:

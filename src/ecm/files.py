@@ -1,6 +1,7 @@
-"""Atomic file output: write to a temporary file in the same folder, then rename.
+"""Files in and out: atomic writes (temporary file in the same folder, then rename) and checked JSON reads.
 
-A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+A reader never sees a half-written file, and an interrupted write leaves the old file intact. A file that
+cannot be read ends as :class:`ecm.errors.InputError` naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ecm.errors import InputError
 
 
 @contextlib.contextmanager
@@ -79,3 +82,21 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]
     """Call ``writer`` on a binary handle of a temporary file, then rename it onto ``path``."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         writer(handle)
+
+
+def read_json(path: str | os.PathLike[str], *, missing_ok: bool = False) -> Any:
+    """The parsed JSON file; :class:`InputError` when it is unreadable or malformed.
+
+    A missing file is an error too, unless ``missing_ok``: then the result is ``None``.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise InputError(path, "file not found") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"malformed JSON ({exc})") from None

@@ -1,0 +1,117 @@
+"""Checkpoints: atomic save, safe load (``torch.load(weights_only=True)``), checked contents, restoring a run.
+
+A checkpoint is a dict of plain types and tensors only, so it loads with ``weights_only=True`` (no
+pickle of arbitrary objects): ``format``, ``epoch`` (1-based, last finished), ``model`` and
+``optimizer`` state dicts, ``config`` (the resolved experiment config as nested dicts), ``metrics``
+(every epoch's :class:`~ecm.training.run_dir.EpochRecord` so far), ``class_names``, ``feature_dim``, and
+``rng`` (torch CPU and CUDA generator states, for exact resumption).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ecm.config import config_from_dict
+from ecm.device import resolve_device
+from ecm.errors import InputError
+from ecm.files import atomic_path
+from ecm.inference import TrainedRun
+from ecm.model import build_model
+from ecm.training.run_dir import RunDir
+
+FORMAT = "ecm-checkpoint-1"
+# key → the type its value must have
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "model": dict,
+    "optimizer": dict,
+    "config": dict,
+    "metrics": list,
+    "class_names": list,
+    "feature_dim": int,
+    "rng": dict,
+}
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    """Write ``payload`` (plus the format tag) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **payload}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint safely onto the CPU and check its keys and their types.
+
+    Raises:
+        InputError: the file is missing, not a weights-only torch file, not an ecm checkpoint, or lacks a
+            key (or holds one of the wrong type).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or non-weights-only file
+        raise InputError(path, f"not a readable ecm checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(path, "not an ecm checkpoint")
+    for key, kind in _FIELDS.items():
+        if key not in payload:
+            raise InputError(path, f"checkpoint has no {key!r}")
+        if not isinstance(payload[key], kind) or isinstance(payload[key], bool):
+            raise InputError(path, f"checkpoint's {key!r} is a {type(payload[key]).__name__}")
+    return payload
+
+
+def rng_state() -> dict[str, Any]:
+    """Current torch generator states (CPU, and every CUDA device when available)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_run(
+    run_dir: str | os.PathLike[str], checkpoint: Literal["best", "last"] | str = "best", device: str = "auto"
+) -> TrainedRun:
+    """Restore a run's model from ``checkpoint`` (``best``, ``last`` or a path to a ``.pt`` file).
+
+    ``best`` falls back to ``last`` when the run never evaluated. Raises :class:`InputError` for a folder
+    without checkpoints or a checkpoint that does not load or does not fit its own config.
+    """
+    run = RunDir(run_dir)
+    if checkpoint in ("best", "last"):
+        path = run.checkpoint("best" if checkpoint == "best" else "last")
+        if checkpoint == "best" and not path.exists():
+            path = run.last_checkpoint
+        if not path.exists():
+            raise InputError(run.path, "no checkpoint found (expected checkpoints/best.pt or last.pt)")
+    else:
+        path = Path(checkpoint)
+    state = load_checkpoint(path)
+    try:
+        config = config_from_dict(state["config"])
+    except InputError as exc:
+        raise InputError(path, f"its config does not load ({exc.problem})") from None
+    class_names = tuple(str(name) for name in state["class_names"])
+    feature_dim = int(state["feature_dim"])
+    target = resolve_device(device)
+    model = build_model(config.model, len(class_names), feature_dim)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise InputError(path, f"model weights do not fit the model its config describes ({first})") from None
+    model.to(target).eval()
+    return TrainedRun(run.path, path, config, model, class_names, feature_dim, int(state["epoch"]), target)

@@ -1,0 +1,73 @@
+"""One epoch of training and one evaluation, as plain functions over explicit collaborators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ecm.config import OptimConfig
+from ecm.data.dataset import Batch
+from ecm.data.folder import SplitData
+from ecm.evaluation import DetectionResult
+from ecm.inference import localize_predictions, predict_split, score_detections
+from ecm.losses import Criterion
+from ecm.postprocess import PostprocessConfig
+
+
+def learning_rate(optim: OptimConfig, epoch: int) -> float:
+    """Learning rate of (1-based) ``epoch``: ``lr · lr_gamma^(number of lr_steps < epoch)``.
+
+    >>> optim = OptimConfig(lr=2e-4, lr_steps=(26,), lr_gamma=0.1)
+    >>> learning_rate(optim, 26), learning_rate(optim, 27)
+    (0.0002, 2e-05)
+    """
+    return optim.lr * optim.lr_gamma ** sum(1 for step in optim.lr_steps if epoch > step)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    criterion: Criterion,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    *,
+    lr: float,
+    device: torch.device,
+) -> dict[str, float]:
+    """One pass over ``batches`` at learning rate ``lr``; returns each loss term's mean over the batches."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    model.train()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in batches:
+        batch = batch.to(device)
+        output = model(batch.features, batch.labels)  # features (B, T, D), labels (B, C)
+        losses = criterion(output, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + float(value.detach())
+        count += 1
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
+def evaluate_split(
+    model: nn.Module,
+    split: SplitData,
+    *,
+    postprocess: PostprocessConfig,
+    tious: Sequence[float],
+    device: torch.device,
+    batch_size: int = 1,
+    length: int | None = None,
+) -> DetectionResult:
+    """Localize and score ``split`` with the model's current weights, in memory.
+
+    Args:
+        length: snippets per video (uniform sampling), or ``None`` for every snippet.
+    """
+    predictions = predict_split(model, split, device=device, batch_size=batch_size, uniform_length=length)
+    return score_detections(localize_predictions(predictions, split, postprocess), split, tious)

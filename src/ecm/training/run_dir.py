@@ -1,0 +1,271 @@
+"""A run folder: every path in it, its per-epoch history and its summary, as typed records.
+
+Layout::
+
+    RUN/config.yaml                 the fully resolved config
+    RUN/metrics.jsonl               one JSON line per epoch (:class:`EpochRecord`)
+    RUN/checkpoints/last.pt         after every epoch (atomic)
+    RUN/checkpoints/best.pt         best test-split selection metric so far (the paper's protocol)
+    RUN/summary.json                best-on-test, last-epoch and validation-selected results (:class:`RunSummary`)
+    RUN/tensorboard/                optional
+    RUN/evaluation_last.json        an ablation study's scores of the last checkpoint (cached)
+    RUN/detections_last.json        and its detections (ActivityNet format)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ecm.config import ExperimentConfig, dump_config, load_config
+from ecm.errors import InputError
+from ecm.evaluation import MapSummary
+from ecm.files import read_json, write_json, write_text
+
+RunStatus = Literal["finished", "resume", "fresh"]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of a run's history (a line of ``metrics.jsonl``).
+
+    Attributes:
+        epoch: 1-based epoch number.
+        lr: learning rate used.
+        loss: mean of each loss term over the epoch's batches (``pre``, ``post``, …, ``total``).
+        seconds: wall time of the epoch, evaluation included.
+        test, val: scores on the test split and the held-out validation share, when evaluated.
+        selection: ``eval.selection`` on the test split, when evaluated.
+    """
+
+    epoch: int
+    lr: float
+    loss: dict[str, float]
+    seconds: float = 0.0
+    test: MapSummary | None = None
+    val: MapSummary | None = None
+    selection: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain types only (it is stored in checkpoints, which load with ``weights_only=True``)."""
+        out: dict[str, Any] = {"epoch": self.epoch, "lr": self.lr, "loss": dict(self.loss)}
+        if self.test is not None:
+            out["test"] = self.test.to_json()
+            out["selection"] = self.selection
+        if self.val is not None:
+            out["val"] = self.val.to_json()
+        out["seconds"] = self.seconds
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | os.PathLike[str] | None = None) -> EpochRecord:
+        """Parse :meth:`to_json`'s form; :class:`InputError` naming ``path`` when it is malformed."""
+        if not isinstance(data, Mapping):
+            raise InputError(path, f"an epoch record is not an object: {data!r:.60}")
+        try:
+            epoch, lr, loss = data["epoch"], data["lr"], data["loss"]
+        except KeyError as exc:
+            raise InputError(path, f"an epoch record has no {exc.args[0]!r}") from None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not isinstance(loss, Mapping):
+            raise InputError(path, f"malformed epoch record for epoch {epoch!r}")
+        numbers = {"lr": lr, "seconds": data.get("seconds", 0.0), **{f"loss {k}": v for k, v in loss.items()}}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(path, f"epoch {epoch}: {name} is {value!r}, not a number")
+        selection = data.get("selection")
+        return cls(
+            epoch=epoch,
+            lr=float(lr),
+            loss={str(k): float(v) for k, v in loss.items()},
+            seconds=float(data.get("seconds", 0.0)),
+            test=MapSummary.from_json(data["test"], path) if "test" in data else None,
+            val=MapSummary.from_json(data["val"], path) if "val" in data else None,
+            selection=None if selection is None else float(selection),
+        )
+
+
+@dataclass(frozen=True)
+class SelectedEpoch:
+    """One epoch picked by a protocol: its number, the selection metric's value and its test scores."""
+
+    epoch: int
+    value: float
+    test: MapSummary
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Headline results of a run (percent), each ``None`` where not available.
+
+    Attributes:
+        metric: the selection metric (``eval.selection``).
+        best_on_test: the epoch with the best test value (the paper's protocol; optimistic).
+        last: the last evaluated epoch.
+        val_selected: the epoch with the best held-out validation value (``data.val_fraction > 0``).
+    """
+
+    metric: str
+    best_on_test: SelectedEpoch | None = None
+    last: SelectedEpoch | None = None
+    val_selected: SelectedEpoch | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"metric", "best_on_test", "last", "val_selected"}``, each ``{"epoch", <metric>, "test"}``."""
+
+        def entry(chosen: SelectedEpoch | None) -> dict[str, Any] | None:
+            if chosen is None:
+                return None
+            return {"epoch": chosen.epoch, self.metric: chosen.value, "test": chosen.test.to_json()}
+
+        return {
+            "metric": self.metric,
+            "best_on_test": entry(self.best_on_test),
+            "last": entry(self.last),
+            "val_selected": entry(self.val_selected),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | os.PathLike[str] | None = None) -> RunSummary:
+        """Parse :meth:`to_json`'s form; :class:`InputError` naming ``path`` when it is malformed."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("metric"), str):
+            raise InputError(path, "not a run summary (no 'metric')")
+        metric = data["metric"]
+
+        def entry(name: str) -> SelectedEpoch | None:
+            block = data.get(name)
+            if block is None:
+                return None
+            try:
+                return SelectedEpoch(
+                    int(block["epoch"]), float(block[metric]), MapSummary.from_json(block["test"])
+                )
+            except (KeyError, TypeError, ValueError):
+                raise InputError(path, f"malformed {name!r} entry") from None
+
+        return cls(metric, entry("best_on_test"), entry("last"), entry("val_selected"))
+
+
+def summarize(history: Sequence[EpochRecord], metric: str) -> RunSummary:
+    """Best-on-test (paper protocol), last evaluated epoch, and validation-selected epoch.
+
+    Ties go to the earlier epoch.
+    """
+    evaluated = [h for h in history if h.test is not None]
+    if not evaluated:
+        return RunSummary(metric)
+
+    def chosen(record: EpochRecord) -> SelectedEpoch:
+        assert record.test is not None
+        return SelectedEpoch(record.epoch, record.test.value(metric), record.test)
+
+    best = max(evaluated, key=lambda h: (chosen(h).value, -h.epoch))
+    with_val = [h for h in evaluated if h.val is not None]
+    val_best = max(
+        with_val, key=lambda h: (h.val.value(metric) if h.val else -math.inf, -h.epoch), default=None
+    )
+    return RunSummary(metric, chosen(best), chosen(evaluated[-1]), chosen(val_best) if val_best else None)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The paths of one run folder and the reading and writing of its files (see the module docstring)."""
+
+    path: Path
+    config_file: Path = field(init=False)
+    metrics_file: Path = field(init=False)
+    summary_file: Path = field(init=False)
+    checkpoints: Path = field(init=False)
+    tensorboard: Path = field(init=False)
+    evaluation_file: Path = field(init=False)
+    detections_file: Path = field(init=False)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        base = Path(path)
+        for name, value in (
+            ("path", base),
+            ("config_file", base / "config.yaml"),
+            ("metrics_file", base / "metrics.jsonl"),
+            ("summary_file", base / "summary.json"),
+            ("checkpoints", base / "checkpoints"),
+            ("tensorboard", base / "tensorboard"),
+            ("evaluation_file", base / "evaluation_last.json"),
+            ("detections_file", base / "detections_last.json"),
+        ):
+            object.__setattr__(self, name, value)
+
+    def checkpoint(self, which: Literal["best", "last"]) -> Path:
+        """``RUN/checkpoints/{best,last}.pt``."""
+        return self.checkpoints / f"{which}.pt"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """``RUN/checkpoints/last.pt``, written after every epoch."""
+        return self.checkpoint("last")
+
+    def is_empty(self) -> bool:
+        """True when the folder does not exist or holds nothing."""
+        return not self.path.exists() or not any(self.path.iterdir())
+
+    def read_history(self) -> list[EpochRecord]:
+        """Every line of ``metrics.jsonl`` (``[]`` when there is none)."""
+        try:
+            text = self.metrics_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(self.metrics_file, f"cannot read ({exc})") from None
+        try:
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError:
+            raise InputError(self.metrics_file, "not one JSON object per line") from None
+        return [EpochRecord.from_json(line, self.metrics_file) for line in lines]
+
+    def write_history(self, history: Sequence[EpochRecord]) -> None:
+        """Rewrite ``metrics.jsonl`` atomically, one line per epoch."""
+        write_text(self.metrics_file, "".join(json.dumps(h.to_json()) + "\n" for h in history))
+
+    def read_summary(self) -> RunSummary | None:
+        """``summary.json``, or ``None`` when the run has not finished once."""
+        data = read_json(self.summary_file, missing_ok=True)
+        return None if data is None else RunSummary.from_json(data, self.summary_file)
+
+    def write_summary(self, summary: RunSummary) -> None:
+        """Write ``summary.json`` atomically."""
+        write_json(self.summary_file, summary.to_json(), indent=2)
+
+    def read_config(self) -> ExperimentConfig:
+        """The run's resolved ``config.yaml``."""
+        return load_config(self.config_file)
+
+    def write_config(self, config: ExperimentConfig) -> None:
+        """Write ``config.yaml`` (every field, so the run is reproducible from it alone)."""
+        write_text(self.config_file, dump_config(config))
+
+    def status(self, epochs: int) -> RunStatus:
+        """``finished`` (a summary of epoch ``epochs`` and that many history lines), ``resume`` or ``fresh``.
+
+        Raises :class:`InputError` when the history is longer than ``epochs``.
+        """
+        lines = len(self.read_history())
+        if lines > epochs:
+            raise InputError(self.path, f"run has {lines} epochs, more than the {epochs} planned")
+        summary = self.read_summary() if self.summary_file.exists() else None
+        if (
+            lines == epochs
+            and summary is not None
+            and summary.last is not None
+            and summary.last.epoch == epochs
+        ):
+            return "finished"
+        return "resume" if self.last_checkpoint.exists() else "fresh"
+
+
+def replace_epochs(config: ExperimentConfig, epochs: int) -> ExperimentConfig:
+    """``config`` with ``train.epochs`` set."""
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))

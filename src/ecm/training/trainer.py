@@ -1,0 +1,260 @@
+"""The training recipe: seeded, resumable, logged, checkpointed with its config.
+
+``Trainer(config, run_dir).fit()`` trains for ``train.epochs`` epochs and, every ``train.eval_interval``
+epochs, localizes and scores the test split in memory. The run folder is described in
+:mod:`ecm.training.run_dir`.
+
+Resumption (``resume=True``) restores parameters, optimiser state and torch RNG state from ``last.pt``;
+data sampling and shuffling depend only on (seed, epoch, index), so a run resumed after epoch k ends
+with exactly the weights of an uninterrupted run (CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from ecm.config import ExperimentConfig, OptimConfig, config_differences, config_from_dict, config_to_dict
+from ecm.data.dataset import Example, make_loader, set_epoch
+from ecm.data.folder import SplitData
+from ecm.data.prepare import hold_out, prepare_dataset
+from ecm.device import resolve_device
+from ecm.errors import InputError
+from ecm.evaluation import DetectionResult, check_selection
+from ecm.losses import Criterion, build_criterion
+from ecm.model import build_model
+from ecm.progress import progress_bar
+from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
+from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The splits a run uses: training (after the hold-out), validation (or None), test; C and D."""
+
+    train: SplitData
+    val: SplitData | None
+    test: SplitData
+    class_names: tuple[str, ...]
+    feature_dim: int
+
+
+def open_training_data(config: ExperimentConfig, *, quiet: bool = True) -> TrainingData:
+    """Prepare the dataset, hold out ``data.val_fraction`` of the training split, open the test split."""
+    data = config.data
+    dataset = prepare_dataset(data, quiet=quiet)
+    train, val = hold_out(
+        dataset.open_split(data.train_split, require_labels=True), data.val_fraction, config.train.seed
+    )
+    test = dataset.open_split(data.test_split)
+    if not test.ground_truth:
+        raise InputError(
+            dataset.root / "gt.json", f"split {data.test_split!r} has no annotations to evaluate"
+        )
+    if test.feature_dim != train.feature_dim:
+        raise InputError(dataset.root / "features", "train and test features differ in width")
+    return TrainingData(train, val, test, tuple(dataset.class_index.names), train.feature_dim)
+
+
+def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
+    """Adam over every parameter with coupled (L2) weight decay, as the paper."""
+    return torch.optim.Adam(
+        model.parameters(), lr=optim.lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay
+    )
+
+
+class Trainer:
+    """Trains one run. Only :meth:`fit` does work; the constructor checks the run folder and the config.
+
+    Args:
+        config: the resolved experiment config.
+        run_dir: the run folder (created).
+        resume: continue from ``RUN/checkpoints/last.pt``.
+        overwrite: delete an existing run folder's contents first.
+        quiet: no progress bar.
+        device: overrides ``train.device``.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        quiet: bool = False,
+        device: str | None = None,
+    ) -> None:
+        self.run = RunDir(run_dir)
+        self.config, self.resume, self.overwrite, self.quiet = config, resume, overwrite, quiet
+        self.device = resolve_device(device or config.train.device)
+        check_selection(config.eval.selection, config.eval.tious)
+        if resume:
+            if not self.run.last_checkpoint.exists():
+                raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt)")
+            saved = config_from_dict(load_checkpoint(self.run.last_checkpoint)["config"])
+            changed = config_differences(saved, config, ignore=["train.epochs"])
+            if changed:
+                raise InputError(
+                    None, f"--resume with a different config ({changed[0][0]} differs from the run's)"
+                )
+        elif not self.run.is_empty() and not overwrite:
+            raise InputError(
+                self.run.path, "run folder exists and is not empty (use --resume or --overwrite)"
+            )
+
+    def fit(self) -> RunSummary:
+        """Train (or continue training) to ``train.epochs``; returns the run summary."""
+        cfg = self.config
+        if self.overwrite and not self.resume and self.run.path.exists():
+            shutil.rmtree(self.run.path)
+        self.run.checkpoints.mkdir(parents=True, exist_ok=True)
+        data = open_training_data(cfg, quiet=self.quiet)
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg.model, len(data.class_names), data.feature_dim).to(self.device)
+        criterion = build_criterion(cfg.loss, cfg.model.variant)
+        optimizer = build_optimizer(model, cfg.optim)
+        history = self._restore(model, optimizer) if self.resume else []
+        self.run.write_config(cfg)
+        loader = make_loader(
+            data.train,
+            batch_size=cfg.train.batch_size,
+            train=True,
+            length=cfg.model.train_length,
+            mode=cfg.data.train_sampling,
+            seed=cfg.train.seed,
+            num_workers=cfg.data.num_workers,
+        )
+        best = max((h.selection for h in history if h.selection is not None), default=-math.inf)
+        with (
+            progress_bar(cfg.train.epochs, "train", quiet=self.quiet, unit="epoch") as bar,
+            self._tensorboard() as board,
+        ):
+            bar.update(len(history))
+            for epoch in range(len(history) + 1, cfg.train.epochs + 1):
+                record = self._epoch(epoch, model, criterion, optimizer, loader, data)
+                history.append(record)
+                payload = self._payload(epoch, model, optimizer, history, data)
+                save_checkpoint(self.run.last_checkpoint, payload)
+                if record.selection is not None and record.selection > best:
+                    best = record.selection
+                    save_checkpoint(self.run.checkpoint("best"), payload)
+                self.run.write_history(history)
+                log_epoch(board, record)
+                bar.set_postfix(progress_postfix(record, cfg.eval.selection))
+                bar.update(1)
+        summary = summarize(history, cfg.eval.selection)
+        self.run.write_summary(summary)
+        return summary
+
+    def _epoch(
+        self,
+        epoch: int,
+        model: torch.nn.Module,
+        criterion: Criterion,
+        optimizer: torch.optim.Optimizer,
+        loader: DataLoader[Example],
+        data: TrainingData,
+    ) -> EpochRecord:
+        """Train one epoch, then evaluate when the schedule says so."""
+        cfg = self.config
+        started = time.perf_counter()
+        lr = learning_rate(cfg.optim, epoch)
+        set_epoch(loader, epoch)
+        loss = train_one_epoch(model, criterion, optimizer, loader, lr=lr, device=self.device)
+        interval = cfg.train.eval_interval
+        if not (epoch == cfg.train.epochs or (interval > 0 and epoch % interval == 0)):
+            return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
+        test = self.evaluate(model, data.test).summary()
+        val = self.evaluate(model, data.val).summary() if data.val is not None else None
+        selection = test.value(cfg.eval.selection)
+        return EpochRecord(epoch, lr, loss, time.perf_counter() - started, test, val, selection)
+
+    def evaluate(self, model: torch.nn.Module, split: SplitData) -> DetectionResult:
+        """Localize and score ``split`` with the current weights, in memory."""
+        cfg = self.config
+        return evaluate_split(
+            model,
+            split,
+            postprocess=cfg.postprocess,
+            tious=cfg.eval.tious,
+            device=self.device,
+            batch_size=cfg.train.eval_batch_size,
+            length=cfg.test_length,
+        )
+
+    def _restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[EpochRecord]:
+        """Load ``last.pt`` into the model, the optimiser and the RNG; returns the history so far."""
+        state = load_checkpoint(self.run.last_checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        history = [EpochRecord.from_json(h, self.run.last_checkpoint) for h in state["metrics"]]
+        if len(history) != int(state["epoch"]):
+            raise InputError(self.run.last_checkpoint, "its history does not match its epoch")
+        return history
+
+    def _payload(
+        self,
+        epoch: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        history: list[EpochRecord],
+        data: TrainingData,
+    ) -> dict[str, Any]:
+        """What a checkpoint holds (see :mod:`ecm.training.checkpoint`)."""
+        return {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "config": config_to_dict(self.config),
+            "metrics": [h.to_json() for h in history],
+            "class_names": list(data.class_names),
+            "feature_dim": data.feature_dim,
+            "rng": rng_state(),
+        }
+
+    def _tensorboard(self) -> contextlib.AbstractContextManager[Any]:
+        """A TensorBoard writer under ``RUN/tensorboard`` when ``train.tensorboard`` is on, else a no-op."""
+        if not self.config.train.tensorboard:
+            return contextlib.nullcontext()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise InputError(
+                None, "train.tensorboard needs the tensorboard extra: pip install 'ecm-tal[tensorboard]'"
+            ) from None
+        return SummaryWriter(str(self.run.tensorboard))
+
+
+def progress_postfix(record: EpochRecord, selection: str) -> dict[str, str]:
+    """The progress bar's postfix: mean total loss, and the selection metric when evaluated."""
+    postfix = {"loss": f"{record.loss.get('total', 0.0):.3f}"}
+    if record.selection is not None:
+        postfix[selection] = f"{record.selection:.2f}"
+    return postfix
+
+
+def log_epoch(writer: Any, record: EpochRecord) -> None:
+    """Every loss term and mAP of ``record`` as TensorBoard scalars (``writer`` None: nothing)."""
+    if writer is None:
+        return
+    for name, value in record.loss.items():
+        writer.add_scalar(f"loss/{name}", value, record.epoch)
+    for part, scores in (("test", record.test), ("val", record.val)):
+        if scores is not None:
+            for tiou, value in scores.mAP.items():
+                writer.add_scalar(f"{part}/mAP@{tiou}", value, record.epoch)
+            writer.add_scalar(f"{part}/average", scores.average, record.epoch)
