@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: setup demo test lint typecheck unit bench calibrate clean
+.PHONY: setup demo test lint typecheck unit wheel-check bench calibrate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,7 +30,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# Build the wheel, install it into a fresh venv outside the checkout, run demo and train from another folder.
+wheel-check: $(STAMP)
+	bash .ci/check_wheel.sh
+
+test: lint typecheck unit wheel-check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluate.py

@@ -1,4 +1,4 @@
-"""ECM loss terms as pure functions, and a criterion with explicit weights (SPEC §5).
+"""ECM loss terms as pure functions, and a criterion with explicit weights.
 
 ``L = L_pre + L_post + β (L_c2c + α L_a2c)``; β = 0.05, α = 100 on THUMOS14 (weights 0.05 on L_c2c, 5 on
 L_a2c, the implementation's constants), α = 20 on ActivityNet (weight 1 on L_a2c).

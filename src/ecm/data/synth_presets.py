@@ -7,8 +7,8 @@ Presets (``ecm synth OUT --preset NAME``):
   ⌊duration · 25/16⌋ snippets, D = 2048 (1024 rgb + 1024 flow), Ambiguous spans with partial signal,
   confusable groups CliffDiving/Diving, CricketBowling/CricketShot, ThrowDiscus/HammerThrow/Shotput.
 * ``thumos14-lite`` — the same structure and feature model at D = 2 × 128, for CPU runs.
-* ``tiny`` — 24 short made-up videos of 4 THUMOS14 classes, D = 2 × 32, generated in well under a
-  second; built to be easy (stronger action signal, less noise) so that tests converge in seconds.
+* ``tiny`` — 24 short made-up videos of 4 THUMOS14 classes, D = 2 × 32; built to be easy (stronger
+  action signal, less noise) so that quick tests converge fast.
 * ``activitynet13`` — the real ActivityNet v1.3 structure (training → ``training``, validation →
   ``validation``; 200 classes), sub-sampled to ``fraction`` of the videos of each subset (default 5 %).
 

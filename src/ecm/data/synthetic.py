@@ -24,9 +24,8 @@ like post-ReLU I3D features; ε is small per-channel white noise.
     video's classes and a video-specific random direction, present in every snippet of the video,
     mostly in the rgb stream (κ_rgb = ``context_strength``, κ_flow = ``context_flow_share`` × that).
     The background of a Billiards video therefore looks like Billiards. This knob sets how hard the
-    benchmark is for the paper's network: at 1.5 (the default before) its CAS stayed high over whole
-    videos and the paper's pre-classification model reached 4 mAP@0.5 after 60 epochs of the THUMOS14
-    recipe; the default 1.0 gives 12 and keeps the top-k MIL floor at 39 (README, "Calibration").
+    benchmark is for the paper's network: the stronger the context, the more the CAS stays high over
+    whole videos rather than inside instances (calibration: README, "Calibration").
 (b) **Action signal** is strongest in the flow stream (α_flow = ``action_strength``,
     α_rgb = ``action_rgb_share`` × that) and peaked inside an instance: the intensity I_c(t) at relative
     position u ∈ [0, 1] of the instance is ``boundary_level + (1 − boundary_level)·sin(πu)^peak_power``,

@@ -1,4 +1,4 @@
-"""ActivityNet detection mAP (SPEC §8): exact, vectorised over tIoUs and predictions, in memory.
+"""ActivityNet detection mAP: exact, vectorised over tIoUs and predictions, in memory.
 
 Protocol (the ActivityNet challenge's ``eval_detection.py``, reproduced number for number):
 
@@ -243,7 +243,7 @@ def evaluate_detections(
     *,
     subset: str | None = None,
 ) -> DetectionResult:
-    """Score predictions against ground truth at every tIoU in ``tious`` (SPEC §8).
+    """Score predictions against ground truth at every tIoU in ``tious`` (protocol: module docstring).
 
     ``subset`` selects the evaluated ground-truth videos when ``ground_truth`` is a mapping (``None``: all).
     Returns AP per class and threshold in percent.

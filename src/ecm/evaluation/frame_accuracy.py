@@ -1,6 +1,6 @@
-"""Snippet-level (frame) classification accuracy over action snippets (SPEC §9, paper Table 10).
+"""Snippet-level (frame) classification accuracy over action snippets (paper Table 10).
 
-For each video: the classes kept are those whose video-level score is ≥ τ (as in localization, SPEC §7);
+For each video: the classes kept are those whose video-level score is ≥ τ (as in localization);
 each snippet is assigned the kept class with the highest CAS value (ties: the lower class index). Only
 **action snippets** count — snippets whose centre ``(t + 0.5) · snippet_seconds`` lies inside a ground-truth
 instance (bounds included) — and one is correct when its assigned class is the label of an instance covering

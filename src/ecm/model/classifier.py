@@ -1,12 +1,11 @@
-"""The shared snippet embedding ``E`` and the classifier ``Φ`` (SPEC §1), plus the small temporal-conv helpers.
+"""The shared snippet embedding ``E`` and the classifier ``Φ``, plus the small temporal-conv helpers.
 
 Both are ``nn.Conv1d`` modules (default PyTorch initialisation, state-dict keys ``conv*.weight``), but they
 run *time-major*: a sequence is ``(N, L, channels)`` and a kernel-``K`` convolution with ``K // 2``
 zero padding is one matrix product with all ``K`` taps stacked, ``P[n, t, k] = W_k · x[n, t]``
 (:func:`conv_taps`), followed by shifted adds ``y[n, t] = b + Σ_k P[n, t + k − K//2, k]``
-(:func:`combine_taps`). That is exactly PyTorch's cross-correlation (``F.conv1d(x, W, b, padding=K // 2)``);
-on CPU it is also faster than ``conv1d`` on the many length-3 fold sequences of the post-classification
-stream, and it needs no transposes of the ``(B, T, D)`` features.
+(:func:`combine_taps`). That is exactly PyTorch's cross-correlation (``F.conv1d(x, W, b, padding=K // 2)``),
+and it needs no transposes of the ``(B, T, D)`` features.
 
 Splitting the first layer into taps lets the post-classification stream aggregate *after* the first
 (linear) convolution: ``W_k · Σ_t a_t x_t = Σ_t a_t (W_k · x_t)``, so the taps of the raw features,
@@ -166,7 +165,7 @@ def temporal_conv(x: Tensor, conv: nn.Conv1d) -> Tensor:
 
 
 class SnippetEmbedding(nn.Module):
-    """Embedding ``E``: Conv(D→H, k3) → LeakyReLU → Conv(H→H, k3) → LeakyReLU → Dropout (SPEC §1).
+    """Embedding ``E``: Conv(D→H, k3) → LeakyReLU → Conv(H→H, k3) → LeakyReLU → Dropout.
 
     Args:
         feature_dim: input width ``D`` (rgb ++ flow).
@@ -220,7 +219,7 @@ class SnippetEmbedding(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Classifier ``Φ``: Conv(H→C, kernel 1, no bias); weight ``W ∈ R^{C×H}`` (SPEC §1).
+    """Classifier ``Φ``: Conv(H→C, kernel 1, no bias); weight ``W ∈ R^{C×H}``.
 
     Args:
         in_dim: embedding width ``H``.

@@ -1,6 +1,6 @@
 """Equivalent Classification Mapping: the two streams, the weight transition, variants, ``build_model``.
 
-``ECM.forward(features (B, T, D), labels (B, C) | None) → ModelOutput`` (SPEC §1–§4):
+``ECM.forward(features (B, T, D), labels (B, C) | None) → ModelOutput``:
 
 * pre-classification stream: CAS ``S = Φ(E(X))`` ``(B, C, T)`` logits; ``s_pre`` = mean of the ``k`` largest
   CAS logits over time, ``k = int(train_length · topk_ratio)`` (93 on THUMOS14), ``min(k, T)`` for shorter
@@ -128,7 +128,7 @@ class AttentionNetwork(nn.Module):
 
 
 class ECM(nn.Module):
-    """The ECM network and its ablation variants (SPEC §1–§4, §9).
+    """The ECM network and the variants of the paper's ablations (Tables 4 and 5).
 
     Args:
         embedding: the shared embedding ``E``.

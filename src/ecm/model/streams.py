@@ -1,4 +1,4 @@
-"""The post-classification stream and its background branch (SPEC §3–§4), batched over the whole batch.
+"""The post-classification stream and its background branch, batched over the whole batch.
 
 Both are weighted sums of the raw features over three interleaved folds (fold ``i`` holds snippets
 ``t ≡ i (mod 3)``), each embedded as a length-3 sequence by the shared ``E`` and scored class by class.

@@ -1,4 +1,4 @@
-"""Model variants of the paper's ablations (SPEC §9) as configuration: one name → one :class:`VariantSpec`.
+"""The paper's ablation variants (Tables 4 and 5) as configuration: one name → one :class:`VariantSpec`.
 
 A variant string is a name, or several modifiers joined with ``+`` (applied to full ECM in order):
 
@@ -19,12 +19,12 @@ name                        meaning
 ``no_c2c``                  drop L_c2c
 ==========================  =====================================================================
 
-SPEC §9 rows: pre only = ``pre_only``; post only = ``post_only``; two separate classifiers, results
-concatenated + NMS = the detections of a ``pre_only`` run and a ``post_only`` run merged by the ablation
-layer (two separately trained pipelines; no single model); shared classifier, learned attention =
-``no_transition+no_a2c+no_c2c``; shared classifier + weight transition = ``no_a2c+no_c2c``; + L_a2c =
-``no_c2c``; full ECM without classifier sharing = ``separate_classifiers``; class-agnostic aggregation
-weights = ``class_agnostic_weights``; full ECM = ``ecm``.
+Rows of the paper's Tables 4 and 5: pre only = ``pre_only``; post only = ``post_only``; two separate
+classifiers, results concatenated + NMS = the detections of a ``pre_only`` run and a ``post_only`` run
+merged by the ablation layer (two separately trained pipelines; no single model); shared classifier,
+learned attention = ``no_transition+no_a2c+no_c2c``; shared classifier + weight transition =
+``no_a2c+no_c2c``; + L_a2c = ``no_c2c``; full ECM without classifier sharing = ``separate_classifiers``;
+class-agnostic aggregation weights = ``class_agnostic_weights``; full ECM = ``ecm``.
 
 No torch here: the configuration layer validates variant names without importing it.
 """

@@ -1,4 +1,6 @@
-"""Post-processing: a video's CAS and class probabilities → temporal detections in seconds (SPEC §7).
+"""Post-processing: a video's CAS and class probabilities → temporal detections in seconds.
+
+The steps and constants are those of the reference implementation's post-processing.
 
 numpy only — no torch import, so scoring tools can use it without paying torch's start-up time.
 

@@ -1,4 +1,4 @@
-"""Post-processing configuration: one frozen dataclass and the dataset presets (SPEC §7).
+"""Post-processing configuration: one frozen dataclass and the dataset presets.
 
 Every constant of the localization step lives here; nothing in :mod:`ecm.postprocess` hard-codes a
 dataset fact. The presets reproduce the values the authors' released configs use
@@ -33,7 +33,10 @@ def arange_thresholds(start: float, stop: float, step: float) -> tuple[float, ..
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """How a video's CAS becomes detections (SPEC §7). Build with :meth:`preset` or field by field."""
+    """How a video's CAS becomes detections (see :mod:`ecm.postprocess.localize`).
+
+    Build with :meth:`preset` or field by field.
+    """
 
     # τ: a class is localized only if its video probability softmax(s_pre)_c ≥ tau (no fallback class).
     tau: float

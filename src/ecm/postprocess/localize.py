@@ -1,6 +1,6 @@
-"""Per-video localization: CAS + class probabilities → detections in seconds (SPEC §7).
+"""Per-video localization: CAS + class probabilities → detections in seconds.
 
-Pipeline for one video (numpy only):
+Pipeline for one video (numpy only), as in the reference implementation's post-processing:
 
 1. the caller turns video logits into probabilities (:func:`~ecm.postprocess.proposals.video_probabilities`);
 2. :func:`~ecm.postprocess.proposals.normalize_cas` on the whole ``(C, T)`` CAS;
@@ -88,7 +88,7 @@ def localize_video(
     fps: float | None = None,
     duration: float | None = None,
 ) -> list[RawDetection]:
-    """Detections of one video (SPEC §7 steps 2–6).
+    """Detections of one video (steps 2–6 of the module's pipeline).
 
     Args:
         cas: ``(C, T)`` class activation sequence of the pre-classification stream (logits), one column

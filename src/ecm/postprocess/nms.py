@@ -1,4 +1,4 @@
-"""Temporal IoU and greedy hard non-maximum suppression of 1-D segments (SPEC §7 step 6).
+"""Temporal IoU and greedy hard non-maximum suppression of 1-D segments.
 
 Two IoU definitions:
 
@@ -12,8 +12,7 @@ order (``argsort(kind="stable")[::-1]``), which is what the reference's ``scores
 whenever its sort is stable (numpy's quicksort is, on small inputs); here it is stable on every input.
 A proposal is suppressed when its IoU with a kept one is ``≥ threshold``.
 
-Speed: a Python loop per kept segment costs ~25 µs, which adds up to seconds on a noisy CAS (tens of
-thousands of kept segments over a test set). :func:`nms` instead resolves the greedy result in a few
+Speed: rather than one Python iteration per kept segment, :func:`nms` resolves the greedy result in a few
 vectorised rounds over the sparse set of conflicting pairs (IoU ≥ threshold), found with a sweep over
 segments sorted by start: a segment is kept as soon as no undecided higher-ranked segment conflicts with
 it, and every undecided segment conflicting with a newly kept one is suppressed. This yields exactly the

@@ -1,7 +1,8 @@
 """From a CAS to scored proposals: class probabilities, normalisation, up-sampling, grouping, OIC scores.
 
-SPEC §7 steps 1, 2, 4 and 5. Everything here is numpy (no torch) and vectorised over classes, thresholds
-and frames; the only Python loops run over nothing longer than a handful of arrays.
+Steps 1, 2, 4 and 5 of the pipeline in :mod:`ecm.postprocess.localize`. Everything here is numpy (no
+torch) and vectorised over classes, thresholds and frames; the only Python loops run over nothing longer
+than a handful of arrays.
 
 Units: the CAS has one column per *snippet*; after :func:`upsample_linear` it has one column per *frame*
 of the source video. Proposals are frame index ranges ``[start, end]`` (both inclusive); conversion to
@@ -21,7 +22,7 @@ IntArray: TypeAlias = npt.NDArray[np.int64]
 
 
 def video_probabilities(video_logits: npt.ArrayLike) -> FloatArray:
-    """Class probabilities p = softmax(s_pre) over the last axis (SPEC §7 step 1).
+    """Class probabilities p = softmax(s_pre) over the last axis.
 
     Args:
         video_logits: ``(..., C)`` video-level logits (the pre-classification stream's top-k means).
@@ -38,7 +39,7 @@ def video_probabilities(video_logits: npt.ArrayLike) -> FloatArray:
 
 
 def normalize_cas(cas: npt.ArrayLike) -> FloatArray:
-    """Per-class CAS normalisation with the reference's clamping (SPEC §7 step 2).
+    """Per-class CAS normalisation with the reference's clamping.
 
     ``M = max(0, max_t S)``, ``m = max(0, min_t S)``, ``δ = M − m`` (replaced by 1 where ``δ ≤ 0``),
     ``Ŝ = (S − m) / δ``. When a class's minimum is negative, ``m = 0`` and ``Ŝ = S / M``: negative logits
@@ -127,7 +128,7 @@ def outer_inner_contrast(
     *,
     outer_ratio: float,
 ) -> FloatArray:
-    """Outer-inner contrast ``inner − outer`` of frame runs (SPEC §7 step 5, without the ``γ·p_c`` term).
+    """Outer-inner contrast ``inner − outer`` of frame runs (the proposal score without its ``γ·p_c`` term).
 
     For a run ``[s, e]`` of length ``L = e − s + 1`` in a row ``v`` of ``N`` frames:
     ``inner = mean(v[s..e])``; the outer window is ``[max(0, int(s − λL)), s) ∪ [e + 1, min(N, int(e + λL)))``
@@ -197,7 +198,7 @@ def generate_proposals(
     outer_ratio: float,
     index0_quirk: bool = True,
 ) -> FrameProposals:
-    """Multi-threshold grouping and OIC scoring of every row at once (SPEC §7 step 5).
+    """Multi-threshold grouping and OIC scoring of every row at once.
 
     For each row ``u`` and threshold θ: ``v = u`` with entries ``< θ`` set to 0; each maximal run of
     ``v > 0`` is a proposal scored by :func:`outer_inner_contrast` on ``v``.
