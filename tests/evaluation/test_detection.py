@@ -23,7 +23,7 @@ from ecm.evaluation import (
 from ecm.ops import segment_iou
 from ecm.structures import Segment
 
-THUMOS_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14" / "gt.json"
+THUMOS_GT = Path(__file__).resolve().parents[3] / "shared" / "data" / "thumos14" / "gt.json"
 needs_thumos = pytest.mark.skipif(
     not THUMOS_GT.exists(), reason=f"real THUMOS14 annotations absent ({THUMOS_GT})"
 )

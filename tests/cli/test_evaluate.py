@@ -15,7 +15,7 @@ import pytest
 from ecm.cli import main
 from ecm.evaluation import Detection, DetectionTable, read_predictions, write_predictions
 
-THUMOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14"
+THUMOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "thumos14"
 AMBIGUOUS = THUMOS / "official_annotations" / "annotations_test" / "Ambiguous_test.txt"
 
 

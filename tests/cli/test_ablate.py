@@ -12,11 +12,7 @@ import pytest
 
 from ecm.cli import main
 from ecm.data.annotations import load_activitynet_json
-from ecm.errors import InputError
 from ecm.evaluation import diagnose_errors, evaluate_detections, read_predictions
-from ecm.studies.compare import PairedDifference, compare_studies, t_test_p_value
-from ecm.studies.plan import canonical_variant, parse_seeds, parse_variants
-from ecm.studies.results import Spread, Study, StudyRow, curve_dynamics
 
 TINY = "synthetic-tiny"  # a shipped recipe
 TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -180,61 +176,6 @@ def test_compare_two_studies_pairs_by_seed(
     assert "nonsense" in capsys.readouterr().err
     assert main(["compare", str(study), str(tmp_path / "missing")]) == 2
     assert "ablation.json" in capsys.readouterr().err
-
-
-def _fake_study(values: dict[int, float]) -> Study:
-    row = StudyRow(
-        key="ecm",
-        title="full ECM",
-        kind="variant",
-        paper=None,
-        seeds=tuple(values),
-        metrics={"last": {"mAP@0.5": Spread.of(list(values.values()))}},
-        runs=(),
-    )
-    return Study(None, (), {}, ("ecm",), tuple(values), 1, "mAP@0.5", (0.5,), (row,))
-
-
-def test_compare_says_when_fewer_than_two_seeds_pair() -> None:
-    (pair,) = compare_studies(_fake_study({0: 10.0, 1: 12.0}), _fake_study({1: 15.0, 2: 20.0}))
-    assert pair.seeds == (1,) and pair.differences == (3.0,)
-    assert pair.mean == 3.0 and pair.std is None and pair.t is None and pair.p_value is None
-
-
-def test_paired_statistics_by_hand() -> None:
-    pair = PairedDifference("ecm", "full ECM", (0, 1, 2), (10.0, 11.0, 12.0), (11.0, 13.0, 15.0))
-    assert pair.differences == (1.0, 2.0, 3.0) and pair.mean == 2.0 and pair.std == 1.0
-    assert pair.t == pytest.approx(2.0 * 3**0.5)
-    # Two-sided 5 % critical values of Student's t.
-    for df, t in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281), (30, 2.0423)):
-        assert t_test_p_value(t, df) == pytest.approx(0.05, abs=2e-5), df
-    assert t_test_p_value(0.0, 4) == pytest.approx(1.0)
-
-
-def test_curve_dynamics_by_hand() -> None:
-    # 150 epochs evaluated every 5: the late window is round(0.2 · 150) = 30 epochs, so 150 vs 120.
-    curve = [(e, 0.0) for e in range(5, 90, 5)] + [(90, 0.7), (95, 1.0), (120, 8.1), (150, 11.5)]
-    assert curve_dynamics(curve) == (95, pytest.approx(3.4))
-    # Unordered input; the reference is the latest epoch at or before the cut (12 − 2 = 10 → epoch 9).
-    assert curve_dynamics([(12, 5.0), (3, 2.0), (9, 4.5)]) == (3, pytest.approx(0.5))
-    assert curve_dynamics([(5, 0.9), (10, 0.99)]) == (None, pytest.approx(0.09))
-    assert curve_dynamics([(2, 3.0)]) == (2, None)
-    assert curve_dynamics([]) == (None, None)
-
-
-def test_variant_and_seed_parsing() -> None:
-    assert canonical_variant("no_c2c+no_a2c") == "no_a2c+no_c2c"
-    assert canonical_variant("no_c2c + no_transition + no_a2c") == "no_transition+no_a2c+no_c2c"
-    assert canonical_variant("paper_background+no_c2c") == "no_c2c+paper_background"
-    assert parse_variants("ecm, paper_background, pre_only") == ("pre_only", "ecm", "paper_background")
-    assert parse_variants(None)[:2] == ("pre_only", "post_only") and parse_variants(None)[-1] == "ecm"
-    with pytest.raises(InputError, match="twice"):
-        parse_variants("no_a2c+no_c2c,no_c2c+no_a2c")
-    assert parse_seeds("3", 16) == (16, 17, 18)
-    assert parse_seeds("16,", 0) == (16,) and parse_seeds("7,3", 0) == (7, 3)
-    for bad in ("0", "x", "1,1", "-1,"):
-        with pytest.raises(InputError, match="--seeds"):
-            parse_seeds(bad, 0)
 
 
 def test_parallel_jobs_train_the_same_runs(study: Path, tiny_root: Path, tmp_path: Path) -> None:
