@@ -10,7 +10,7 @@ Three timings, each over all 210 videos:
 * **read** — loading every video's features from disk (page cache warm after this pass);
 * **forward** — :func:`ecm.inference.predict_split` (feature loading included, dropout off, equal-length
   videos batched up to ``--batch-size``);
-* **post-processing** — :func:`ecm.inference.localize_predictions` (SPEC §7 with the THUMOS14 preset).
+* **post-processing** — :func:`ecm.inference.localize_predictions` (the THUMOS14 post-processing preset).
 
 An untrained model's video probabilities are all near 1/C < τ, so it keeps no class and post-processing
 would have nothing to do. By default (``--kept truth``) each video therefore keeps its ground-truth classes

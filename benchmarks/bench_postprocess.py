@@ -1,4 +1,4 @@
-"""Time SPEC §7 post-processing on THUMOS14-shaped synthetic CAS (210 test videos, 20 classes).
+"""Time the post-processing on THUMOS14-shaped synthetic CAS (210 test videos, 20 classes).
 
 Video lengths and frame rates come from ``TH14_video_info.json`` for the ids in ``split_test.txt``
 (T = floor(duration · 25 / 16) snippets, frame_num = the file's ``num_frame``); without those files,

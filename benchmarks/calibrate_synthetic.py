@@ -1,7 +1,7 @@
 """Calibrate the synthetic benchmark: a supervised ceiling and a top-k MIL floor on thumos14-lite.
 
 Two reference models, independent of ECM, are trained on the synthetic features and localized with the
-same SPEC §7 post-processing (THUMOS14 preset) from a CAS and video logits:
+same post-processing as ECM (THUMOS14 preset) from a CAS and video logits:
 
 * **ceiling** — fully supervised: a per-snippet MLP trained with *snippet* labels (cross-entropy over the
   C classes + background; a snippet belongs to a class when its centre lies inside an instance of it).

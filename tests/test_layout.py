@@ -113,7 +113,7 @@ def test_no_import_cycle(graph: dict[str, set[str]]) -> None:
         state[node] = 1
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                cycle = path[path.index(target) :] + [target] if target in path else [node, target]
+                cycle = [*path[path.index(target) :], target] if target in path else [node, target]
                 pytest.fail("import cycle: " + " → ".join(cycle))
             if target not in state:
                 walk(target, [*path, target])

@@ -17,7 +17,9 @@ PAPER = ("activitynet12", "activitynet13", "thumos14")
 
 def test_the_paper_recipes_and_the_synthetic_ones_are_shipped() -> None:
     names = recipe_names()
-    assert set(PAPER) | {"demo", "synthetic-tiny", "synthetic-thumos14-lite", "synthetic-thumos14"} <= set(names)
+    assert set(PAPER) | {"demo", "synthetic-tiny", "synthetic-thumos14-lite", "synthetic-thumos14"} <= set(
+        names
+    )
     assert list(names) == sorted(names)
     assert all(recipe_summary(name) for name in names)  # every recipe says in one line what it is
     assert "NOT the paper's recipe" in recipe_header("demo")
@@ -26,7 +28,7 @@ def test_the_paper_recipes_and_the_synthetic_ones_are_shipped() -> None:
 def test_names_and_paths() -> None:
     assert is_recipe_name("thumos14") and is_recipe_name("synthetic-tiny")
     assert not is_recipe_name("thumos14.yaml") and not is_recipe_name("configs/thumos14")
-    with pytest.raises(InputError, match="no recipe named 'thumos15'.*thumos14"):
+    with pytest.raises(InputError, match=r"no recipe named 'thumos15'.*thumos14"):
         load_config("thumos15")
     with pytest.raises(InputError, match="config file not found"):
         load_config("missing.yaml")

@@ -11,7 +11,7 @@ def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model from a YAML config",
+        help="train a model from a shipped recipe or a YAML config",
         description=(
             "Train ECM (or a variant) from a shipped recipe (`ecm config list`) or a YAML config file. Writes "
             "RUN/config.yaml, "

@@ -39,6 +39,8 @@ def check_video_id(video_id: object, path: str | os.PathLike[str] | None = None)
 
     A video id becomes a file name (``features/test/rgb/<id>.npy``), so ``/``, ``\\``, NUL, ``.``, ``..``
     and the empty string are refused: a crafted annotation file must not read or write outside the folder.
+    >>> check_video_id("video_test_0000004")
+    'video_test_0000004'
     """
     if not isinstance(video_id, str) or not video_id:
         raise InputError(path, f"video id {video_id!r} is not a non-empty string")

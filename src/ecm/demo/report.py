@@ -43,7 +43,11 @@ def diagnosis_table(diagnosis: DiagnosisResult) -> str:
 
 
 def seconds_text(seconds: float) -> str:
-    """``75.3 → "1 min 15 s"``; under a minute, one decimal."""
+    """Seconds for people: one decimal under a minute, else minutes and seconds.
+
+    >>> seconds_text(8.25), seconds_text(75.3)
+    ('8.2 s', '1 min 15 s')
+    """
     if seconds < 60.0:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)

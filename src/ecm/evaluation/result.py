@@ -56,6 +56,9 @@ def parse_tious(text: str) -> tuple[float, ...]:
     """Parse ``first:last:step`` (last included), ``a,b,c`` or a single value into thresholds in (0, 1].
 
     Raises :class:`InputError` on anything else, naming the ``--tiou`` value.
+
+    >>> parse_tious("0.1:0.3:0.1"), parse_tious("0.5,0.75")
+    ((0.1, 0.2, 0.3), (0.5, 0.75))
     """
 
     def fail(problem: str) -> InputError:
@@ -84,7 +87,11 @@ def parse_tious(text: str) -> tuple[float, ...]:
 
 
 def tiou_key(tiou: float) -> str:
-    """The shortest decimal naming a threshold: ``0.1 → "0.1"``, ``0.55 → "0.55"``, ``0.8999999999999999 → "0.9"``."""
+    """The shortest decimal naming a threshold (six decimals at most).
+
+    >>> tiou_key(0.1), tiou_key(0.55), tiou_key(0.8999999999999999)
+    ('0.1', '0.55', '0.9')
+    """
     text = f"{tiou:.6f}".rstrip("0").rstrip(".")
     return text or "0"
 
