@@ -12,7 +12,10 @@ import pytest
 
 from ecm.cli import main
 from ecm.data.annotations import load_activitynet_json
+from ecm.data.folder import DatasetFolder
 from ecm.evaluation import diagnose_errors, evaluate_detections, read_predictions
+from ecm.structures import Detection
+from ecm.studies.fusion import concatenate_detections
 
 TINY = "synthetic-tiny"  # a shipped recipe
 TIOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -201,3 +204,49 @@ def test_parallel_jobs_train_the_same_runs(study: Path, tiny_root: Path, tmp_pat
 def test_jobs_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ablate", TINY, "--out", str(tmp_path / "s"), "--jobs", "0"]) == 2
     assert "--jobs must be ≥ 1" in capsys.readouterr().err
+
+
+def test_fusion_rows_in_a_study(tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "S"
+    args = [
+        "ablate",
+        TINY,
+        "--out",
+        str(out),
+        "--variants",
+        "post_only,pre_only",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+    ]
+    assert main([*args, "--set", f"data.root={tiny_root}", "--quiet"]) == 0
+    study = json.loads((out / "ablation.json").read_text())
+    keys = [row["key"] for row in study["rows"]]
+    assert keys == [
+        "pre_only",
+        "post_only",
+        "fusion:concat",
+        *(f"fusion:wsum_{w}" for w in (0.2, 0.4, 0.6, 0.8)),
+    ]
+    rows = {row["key"]: row for row in study["rows"]}
+    assert rows["fusion:concat"]["paper"]["mAP@0.5"] == 21.4
+    assert rows["fusion:wsum_0.4"]["paper"]["mAP@0.5"] is None  # no published number available to us
+    assert rows["fusion:concat"]["metrics"]["last"]["frame_accuracy"]["values"] == [None]  # no CAS to score
+    assert rows["fusion:wsum_0.2"]["metrics"]["last"]["frame_accuracy"]["n"] == 1
+    assert "two separate classifiers, detections concatenated + NMS" in capsys.readouterr().out
+
+    # The fused detections are the concatenation of the two runs' saved detections; the row scores them.
+    def saved(path: Path) -> dict[str, list[Detection]]:
+        return read_predictions(path).to_detections()
+
+    pre = saved(out / "runs" / "pre_only" / "seed0" / "detections_last.json")
+    post = saved(out / "runs" / "post_only" / "seed0" / "detections_last.json")
+    names = DatasetFolder(tiny_root).class_index.names
+    expected = concatenate_detections(pre, post, nms_threshold=0.6, legacy_nms=True, class_names=names)
+    concat = saved(out / "fusion" / "seed0" / "concat.json")
+    assert concat == expected
+    result = evaluate_detections(load_activitynet_json(tiny_root / "gt.json"), concat, (0.5,), subset="test")
+    assert rows["fusion:concat"]["metrics"]["last"]["mAP@0.5"]["values"] == [
+        pytest.approx(result.map_at(0.5))
+    ]
