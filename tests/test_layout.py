@@ -158,3 +158,23 @@ def test_docstring_examples() -> None:
         assert result.failed == 0, info.name
         ran += result.attempted
     assert ran >= 10
+
+
+def test_commands_that_need_no_model_do_not_import_torch() -> None:
+    """evaluate, diagnose, data check, synth, config and compare start without torch's seconds of import."""
+    import subprocess
+    import sys
+
+    modules = (
+        "ecm.cli",  # imports every command module, as `ecm --help` does
+        "ecm.evaluation",
+        "ecm.data.check",
+        "ecm.data.synth_presets",
+        "ecm.config.recipes",
+        "ecm.config.diff",
+        "ecm.studies.compare",
+        "ecm.studies.tables",
+        "ecm.studies.plot",
+    )
+    code = f"import sys; import {', '.join(modules)}; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

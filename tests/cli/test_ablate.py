@@ -250,3 +250,19 @@ def test_fusion_rows_in_a_study(tiny_root: Path, tmp_path: Path, capsys: pytest.
     assert rows["fusion:concat"]["metrics"]["last"]["mAP@0.5"]["values"] == [
         pytest.approx(result.map_at(0.5))
     ]
+
+
+def test_a_damaged_cached_evaluation_is_recomputed(
+    tiny_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, run = tmp_path / "S", tmp_path / "S" / "runs" / "pre_only" / "seed0"
+    assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "1") == 0
+    wanted = json.loads((run / "evaluation_last.json").read_text())
+    (run / "evaluation_last.json").write_text("{}")
+    with caplog.at_level(logging.WARNING, logger="ecm.studies.runner"):
+        assert _ablate(out, tiny_root, "--variants", "pre_only", "--seeds", "0,", "--epochs", "1") == 0
+    assert any("recomputing" in r.getMessage() for r in caplog.records)
+    again = json.loads((run / "evaluation_last.json").read_text())
+    assert {k: v for k, v in again.items() if k != "stamp"} == {
+        k: v for k, v in wanted.items() if k != "stamp"
+    }

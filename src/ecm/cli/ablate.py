@@ -133,7 +133,7 @@ def _number(value: float | None, spec: str = ".2f") -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Print the paired comparison of two studies."""
-    from ecm.config.experiment import config_differences
+    from ecm.config.diff import config_differences
     from ecm.studies.compare import compare_studies
     from ecm.studies.results import PROTOCOL_TITLES, load_study
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ecm.config.diff import config_to_dict
 from ecm.errors import InputError
 from ecm.losses import LossConfig
 from ecm.model import ModelConfig
@@ -178,20 +179,6 @@ def config_from_dict(values: Mapping[str, Any]) -> ExperimentConfig:
     return config
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """Nested plain dicts/lists of a config (tuples become lists), ready for YAML or JSON."""
-    result: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            result[f.name] = config_to_dict(value)
-        elif isinstance(value, tuple):
-            result[f.name] = list(value)
-        else:
-            result[f.name] = value
-    return result
-
-
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"train.epochs=20"`` → (["train", "epochs"], 20); the value is parsed as YAML."""
     if "=" not in text:
@@ -255,38 +242,6 @@ def load_config(source: str | os.PathLike[str] | None, overrides: Sequence[str] 
         return config_from_dict(values)
     except InputError as exc:
         raise InputError(where, exc.problem) from None
-
-
-def flat_config(config: ExperimentConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """``{"section.key": value}`` of a config or of its nested-dict form (tuples as lists)."""
-    values = config_to_dict(config) if isinstance(config, ExperimentConfig) else config
-    return {
-        f"{section}.{key}": value
-        for section, block in values.items()
-        if isinstance(block, Mapping)
-        for key, value in block.items()
-    }
-
-
-def config_differences(
-    first: ExperimentConfig | Mapping[str, Any],
-    second: ExperimentConfig | Mapping[str, Any],
-    *,
-    ignore: Sequence[str] = (),
-) -> list[tuple[str, Any, Any]]:
-    """``(section.key, value in first, value in second)`` for every entry that differs, in field order.
-
-    Either side may be a config or its nested-dict form (as stored in checkpoints and studies); keys in
-    ``ignore`` (e.g. ``train.epochs``) are left out.
-
-    >>> a = ExperimentConfig()
-    >>> b = dataclasses.replace(a, train=dataclasses.replace(a.train, seed=3, epochs=9))
-    >>> config_differences(a, b, ignore=["train.epochs"])
-    [('train.seed', 16, 3)]
-    """
-    a, b = flat_config(first), flat_config(second)
-    keys = [key for key in dict.fromkeys([*a, *b]) if key not in ignore]
-    return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
 
 
 def dump_config(config: ExperimentConfig) -> str:

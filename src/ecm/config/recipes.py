@@ -40,7 +40,7 @@ def recipe_text(name: str) -> str:
         raise InputError(
             None,
             f"no recipe named {name!r} (shipped: {', '.join(recipe_names())}; "
-            "a config file path must end in .yaml)",
+            "a config file path ends in .yaml or .yml)",
         )
     return _folder().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 

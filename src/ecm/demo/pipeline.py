@@ -311,7 +311,7 @@ def build_report(
         ("checkpoint", f"last (epoch {trained.epoch}) — no test-set selection"),
         (
             "post-processing",
-            f"τ {config.postprocess.tau:g}, NMS {config.postprocess.nms_threshold:g} (the paper's THUMOS14 settings)",
+            f"τ {config.postprocess.tau:g}, NMS {config.postprocess.nms_threshold:g}",
         ),
         (
             "machine",

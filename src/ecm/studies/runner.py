@@ -25,9 +25,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -64,6 +65,7 @@ from ecm.studies.tables import format_markdown
 from ecm.training import RunDir, Trainer, load_run
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def check_run_config(run_dir: Path, planned: ExperimentConfig) -> None:
@@ -134,6 +136,15 @@ def train_runs_in_parallel(
             raise
 
 
+def _cached(read: Callable[[Path], T | None], path: Path) -> T | None:
+    """A cache file's record; an unreadable or malformed one is a cache miss (recomputed), with a warning."""
+    try:
+        return read(path)
+    except InputError as exc:
+        log.warning("recomputing %s: %s", path, exc.problem)
+        return None
+
+
 def checkpoint_stamp(run_dir: Path) -> str:
     """``"<bytes>:<mtime ns>"`` of ``RUN/checkpoints/last.pt``: what a cached evaluation was computed from."""
     stat = RunDir(run_dir).last_checkpoint.stat()
@@ -187,7 +198,7 @@ def evaluate_run(
     exists. Returns the predictions when they were computed, else ``None``.
     """
     run = RunDir(run_dir)
-    cached = RunEvaluation.read(run.evaluation_file)
+    cached = _cached(RunEvaluation.read, run.evaluation_file)
     stamp = checkpoint_stamp(run_dir)
     if cached is not None and cached.stamp == stamp and run.detections_file.exists():
         return None
@@ -214,7 +225,7 @@ def evaluate_fusion(
     """
     folder = study.fusion(seed)
     stamps = {name: checkpoint_stamp(study.run(name, seed)) for name in FUSION_STREAMS}
-    cached = FusionEvaluation.read(folder / FUSION_EVALUATION)
+    cached = _cached(FusionEvaluation.read, folder / FUSION_EVALUATION)
     if cached is not None and cached.stamps == stamps and set(fusion_methods()) <= set(cached.methods):
         return
     first, second = (

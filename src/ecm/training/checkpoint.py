@@ -10,6 +10,7 @@ pickle of arbitrary objects): ``format``, ``epoch`` (1-based, last finished), ``
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,17 +25,15 @@ from ecm.model import build_model
 from ecm.training.run_dir import RunDir
 
 FORMAT = "ecm-checkpoint-1"
-# key → the type its value must have
-_FIELDS: dict[str, type | tuple[type, ...]] = {
+# key → the type its value must have: what inference needs, and what resuming training needs besides
+INFERENCE_FIELDS: dict[str, type] = {
     "epoch": int,
     "model": dict,
-    "optimizer": dict,
     "config": dict,
-    "metrics": list,
     "class_names": list,
     "feature_dim": int,
-    "rng": dict,
 }
+TRAINING_FIELDS: dict[str, type] = {**INFERENCE_FIELDS, "optimizer": dict, "metrics": list, "rng": dict}
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
@@ -43,8 +42,13 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
         torch.save({"format": FORMAT, **payload}, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint safely onto the CPU and check its keys and their types.
+def load_checkpoint(
+    path: str | os.PathLike[str], required: Mapping[str, type] = TRAINING_FIELDS
+) -> dict[str, Any]:
+    """Load a checkpoint safely onto the CPU and check that it has the ``required`` keys and their types.
+
+    Inference needs :data:`INFERENCE_FIELDS` only, so a checkpoint stripped of its training state still
+    localizes; resuming needs :data:`TRAINING_FIELDS`.
 
     Raises:
         InputError: the file is missing, not a weights-only torch file, not an ecm checkpoint, or lacks a
@@ -59,7 +63,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(path, f"not a readable ecm checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, "not an ecm checkpoint")
-    for key, kind in _FIELDS.items():
+    for key, kind in required.items():
         if key not in payload:
             raise InputError(path, f"checkpoint has no {key!r}")
         if not isinstance(payload[key], kind) or isinstance(payload[key], bool):
@@ -99,7 +103,7 @@ def load_run(
             raise InputError(run.path, "no checkpoint found (expected checkpoints/best.pt or last.pt)")
     else:
         path = Path(checkpoint)
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, INFERENCE_FIELDS)
     try:
         config = config_from_dict(state["config"])
     except InputError as exc:
