@@ -1,70 +1,204 @@
-"""Files in and out: atomic writes (temporary file in the same folder, then rename) and checked JSON reads.
+"""Files in and out: checked reads of user input, and writes that are never seen half-done.
 
-A reader never sees a half-written file, and an interrupted write leaves the old file intact. A file that
-cannot be read ends as :class:`ecm.errors.InputError` naming it.
+Reading: inputs are read only from regular files (:func:`check_input_file`): a folder, FIFO, device or
+socket where a file is expected is one clear error rather than a hang. A file that cannot be read or
+decoded ends as :class:`ecm.errors.InputError` naming it.
+
+Writing: every output is written to a staging name beside its target (``.NAME.<pid>.<random>.tmp`` for
+a file, ``.NAME.partial-<pid>-<random>`` for a folder) and renamed into place when complete, so a reader
+never sees a half-written output and a failure leaves the old one intact. :class:`Staging` publishes
+several outputs together. A process killed with ``kill -9`` leaves its staging behind; the next write
+into the same folder removes it (when that process is gone) and says so on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
-import tempfile
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from ecm.errors import InputError
 
+log = logging.getLogger(__name__)
+
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[0-9a-f]+\.tmp|partial-(?P<dpid>\d+)-[0-9a-f]+)$")
+
+
+def check_input_file(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """``path`` as a :class:`Path` when it is a regular file (symlinks followed), else :class:`InputError`."""
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(target, f"{what} not found") from None
+    except OSError as exc:
+        raise InputError(target, f"cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(target, f"is a folder, expected a {what}")
+    if not stat.S_ISREG(mode):
+        raise InputError(target, f"is not a regular file (a FIFO, device or socket), expected a {what}")
+    return target
+
+
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
+    """The UTF-8 text of a regular file; :class:`InputError` when it is missing, unreadable or not UTF-8."""
+    target = check_input_file(path, what)
+    try:
+        return target.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(target, f"is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(target, f"cannot read ({exc.strerror})") from None
+
+
+def parse_json(text: str, path: str | os.PathLike[str] | None) -> Any:
+    """Parse JSON text; malformed, too deeply nested or out-of-range input is :class:`InputError`."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError(path, "malformed JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, and integers over the interpreter's digit limit
+        raise InputError(path, f"malformed JSON ({str(exc).splitlines()[0]})") from None
+
+
+def read_json(path: str | os.PathLike[str], *, missing_ok: bool = False) -> Any:
+    """The parsed JSON file; :class:`InputError` when it is unreadable or malformed.
+
+    A missing file is an error too, unless ``missing_ok``: then the result is ``None``.
+    """
+    if missing_ok and not os.path.lexists(path):
+        return None
+    return parse_json(read_text(path), path)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(folder: Path, name: str) -> list[Path]:
+    """Remove staging of ``folder/name`` left by processes that no longer run; returns what was removed."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _STAGING.match(entry.name)
+        if not match or match["name"] != name:
+            continue
+        if _process_alive(int(match["pid"] or match["dpid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        log.warning("ecm: removed %s, left by an interrupted run", entry)
+        removed.append(entry)
+    return removed
+
+
+def _staging_file(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target.parent, target.name)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # Created like an ordinary open() would (umask applied), exclusively.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
+
+
+def _staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target.parent, target.name)
+    tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    return tmp
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target``; a folder replaces a previous folder there."""
+    if tmp.is_dir() and target.is_dir():
+        old = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _discard(tmp: Path) -> None:
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
+
+
+class Staging:
+    """Several outputs staged beside their targets and published together (see :func:`staged`)."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def file(self, path: str | os.PathLike[str]) -> Path:
+        """A staging file for ``path``: write it, it is renamed onto ``path`` when all succeed."""
+        target = Path(path)
+        tmp = _staging_file(target)
+        self._pending.append((tmp, target))
+        return tmp
+
+    def folder(self, path: str | os.PathLike[str]) -> Path:
+        """A new empty staging folder for ``path``; it replaces ``path`` (and what was there) when all succeed."""
+        target = Path(path)
+        tmp = _staging_dir(target)
+        self._pending.append((tmp, target))
+        return tmp
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[Staging]:
+    """Stage outputs, then publish them all when the block succeeds; on an exception none is written."""
+    staging = Staging()
+    try:
+        yield staging
+        for tmp, target in staging._pending:
+            _publish(tmp, target)
+    finally:
+        for tmp, _ in staging._pending:
+            if tmp.exists() or tmp.is_symlink():
+                _discard(tmp)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+    """Yield a staging path beside ``path``; on success it is renamed onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the staging file is removed and ``path`` is left untouched.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp creates 0600 files; give the result the permissions an ordinary open() would (umask applied).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with staged() as staging:
+        yield staging.file(path)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a new empty folder beside ``path``; on success it replaces ``path`` (and whatever was there).
 
-    On an exception the temporary folder is removed and ``path`` is left untouched. The folder is made
-    with ``mkdir`` (ordinary permissions, unlike ``mkdtemp``'s private ones).
+    On an exception the staging folder is removed and ``path`` is left untouched.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with staged() as staging:
+        yield staging.folder(path)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -79,24 +213,6 @@ def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = None
 
 
 def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]) -> None:
-    """Call ``writer`` on a binary handle of a temporary file, then rename it onto ``path``."""
+    """Call ``writer`` on a binary handle of a staging file, then rename it onto ``path``."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         writer(handle)
-
-
-def read_json(path: str | os.PathLike[str], *, missing_ok: bool = False) -> Any:
-    """The parsed JSON file; :class:`InputError` when it is unreadable or malformed.
-
-    A missing file is an error too, unless ``missing_ok``: then the result is ``None``.
-    """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise InputError(path, "file not found") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"malformed JSON ({exc})") from None

@@ -7,7 +7,9 @@ prints; no command module imports another (shared printing lives in :mod:`ecm.cl
 modules import the library inside the functions that need it, so ``ecm evaluate``, ``ecm diagnose``,
 ``ecm data check`` and ``ecm synth`` never import torch.
 
-Every :class:`ecm.errors.EcmError` ends as one line on stderr and exit status 2, never a traceback.
+The error boundary: every :class:`ecm.errors.EcmError` (bad input, bad configuration) and every
+:class:`OSError` (the environment: a missing, unreadable, read-only or full path) ends as one line
+``ecm: error: PATH: problem`` on stderr and exit status 2. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded into spaces (an error is one line on stderr)."""
+    return " ".join(text.split())
+
+
+def os_error_text(exc: OSError) -> str:
+    """``PATH: problem`` of an operating-system error (ENOENT, EACCES, ENOSPC, ENOTDIR, EROFS, …)."""
+    problem = exc.strerror or type(exc).__name__
+    names = [name for name in (exc.filename, exc.filename2) if name is not None]
+    if names:
+        return one_line(
+            f"{os.fsdecode(names[0])}: {problem}"
+            + (f" (→ {os.fsdecode(names[1])})" if len(names) > 1 else "")
+        )
+    return one_line(problem)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input or usage, 130 interrupted)."""
     parser = build_parser()
@@ -73,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except EcmError as exc:
-        print(f"ecm: error: {exc}", file=sys.stderr)
+        print(f"ecm: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the environment: missing, unreadable, read-only or full paths
+        print(f"ecm: error: {os_error_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ecm: interrupted", file=sys.stderr)

@@ -11,21 +11,32 @@ the wrong type is an error, never silently ignored. The ``postprocess`` section 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from ecm.config.diff import config_to_dict
 from ecm.errors import InputError
+from ecm.files import read_text
 from ecm.losses import LossConfig
 from ecm.model import ModelConfig
 from ecm.postprocess.config import PostprocessConfig
+
+
+def _require(condition: bool, problem: str) -> None:
+    """Raise the :class:`InputError` ``problem`` unless ``condition`` holds (config checks at load time)."""
+    if not condition:
+        raise InputError(None, problem)
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,29 @@ class DataConfig:
     num_workers: int = 0  # DataLoader worker processes (results do not depend on it)
     val_fraction: float = 0.0  # share of the training split held out for validation-selected epochs
 
+    def __post_init__(self) -> None:
+        from ecm.data.annotations import check_plain_name
+        from ecm.data.synth_presets import PRESETS
+
+        _require(bool(self.root), "data.root must not be empty")
+        if self.synthetic is not None:
+            _require(
+                self.synthetic in PRESETS,
+                f"data.synthetic must be one of {', '.join(PRESETS)}, got {self.synthetic!r}",
+            )
+        _require(self.synthetic_seed >= 0, f"data.synthetic_seed must be ≥ 0, got {self.synthetic_seed}")
+        for name in ("train_split", "test_split"):
+            check_plain_name(getattr(self, name), f"data.{name}")
+        _require(
+            self.frames_per_snippet >= 1,
+            f"data.frames_per_snippet must be ≥ 1, got {self.frames_per_snippet}",
+        )
+        _require(_positive(self.feature_fps), f"data.feature_fps must be > 0, got {self.feature_fps}")
+        _require(self.num_workers >= 0, f"data.num_workers must be ≥ 0, got {self.num_workers}")
+        _require(
+            0.0 <= self.val_fraction < 1.0, f"data.val_fraction must lie in [0, 1), got {self.val_fraction}"
+        )
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -55,6 +89,22 @@ class OptimConfig:
     weight_decay: float = 5e-4  # coupled L2 weight decay (torch.optim.Adam's weight_decay)
     lr_steps: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma (ANet1.3: (26,))
     lr_gamma: float = 0.1  # lr decay factor
+
+    def __post_init__(self) -> None:
+        _require(_positive(self.lr), f"optim.lr must be > 0, got {self.lr}")
+        _require(
+            all(0.0 <= b < 1.0 for b in self.betas), f"optim.betas must lie in [0, 1), got {list(self.betas)}"
+        )
+        _require(_positive(self.eps), f"optim.eps must be > 0, got {self.eps}")
+        _require(
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0.0,
+            f"optim.weight_decay must be ≥ 0, got {self.weight_decay}",
+        )
+        _require(
+            all(s >= 1 for s in self.lr_steps),
+            f"optim.lr_steps must be epochs ≥ 1, got {list(self.lr_steps)}",
+        )
+        _require(_positive(self.lr_gamma), f"optim.lr_gamma must be > 0, got {self.lr_gamma}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +119,14 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     tensorboard: bool = False  # also write TensorBoard events (needs the `tensorboard` extra)
 
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"train.batch_size must be ≥ 1, got {self.batch_size}")
+        _require(self.seed >= 0, f"train.seed must be ≥ 0, got {self.seed}")
+        _require(self.eval_interval >= 0, f"train.eval_interval must be ≥ 0, got {self.eval_interval}")
+        _require(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
+        _require(bool(self.device), "train.device must not be empty")
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -76,6 +134,18 @@ class EvalConfig:
 
     tious: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # tIoU thresholds
     selection: str = "mAP@0.5"  # metric that picks best.pt: "mAP@<tIoU>" or "average"
+
+    def __post_init__(self) -> None:
+        from ecm.evaluation.result import check_selection
+
+        _require(bool(self.tious), "eval.tious must hold at least one threshold")
+        _require(
+            all(0.0 < t <= 1.0 for t in self.tious), f"eval.tious must lie in (0, 1], got {list(self.tious)}"
+        )
+        _require(
+            len(set(self.tious)) == len(self.tious), f"eval.tious repeats a threshold: {list(self.tious)}"
+        )
+        check_selection(self.selection, self.tious)
 
 
 @dataclass(frozen=True)
@@ -222,16 +292,13 @@ def load_config(source: str | os.PathLike[str] | None, overrides: Sequence[str] 
             where = f"recipe {os.fspath(source)}"
             text = recipe_text(os.fspath(source))
         else:
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise InputError(source, "config file not found") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(source, f"cannot read the config ({exc})") from None
+            text = read_text(source, "config file")
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InputError(where, f"cannot read YAML ({exc})") from None
+            raise InputError(where, f"cannot read YAML ({' '.join(str(exc).split())})") from None
+        except RecursionError:
+            raise InputError(where, "cannot read YAML (nested too deeply)") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

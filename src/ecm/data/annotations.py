@@ -27,26 +27,33 @@ from typing import Any
 import numpy as np
 
 from ecm.errors import InputError
-from ecm.files import read_json
+from ecm.files import check_input_file, read_json, read_text
 from ecm.structures import Segment
 
 # Characters a video id may not contain: it names a file, never a path.
 _BAD_ID = re.compile(r"[/\\\x00]")
 
 
-def check_video_id(video_id: object, path: str | os.PathLike[str] | None = None) -> str:
-    """Return ``video_id`` if it is a plain file name, else raise :class:`InputError`.
+def check_plain_name(value: object, what: str, path: str | os.PathLike[str] | None = None) -> str:
+    """Return ``value`` if it is a plain file name, else raise :class:`InputError` naming ``what``.
 
-    A video id becomes a file name (``features/test/rgb/<id>.npy``), so ``/``, ``\\``, NUL, ``.``, ``..``
-    and the empty string are refused: a crafted annotation file must not read or write outside the folder.
-    >>> check_video_id("video_test_0000004")
+    Video ids and split names become parts of paths (``features/<split>/rgb/<id>.npy``), so ``/``, ``\\``,
+    NUL, ``.``, ``..`` and the empty string are refused: a crafted file or argument must not read or write
+    outside the dataset folder.
+
+    >>> check_plain_name("video_test_0000004", "video id")
     'video_test_0000004'
     """
-    if not isinstance(video_id, str) or not video_id:
-        raise InputError(path, f"video id {video_id!r} is not a non-empty string")
-    if _BAD_ID.search(video_id) or video_id in (".", "..") or video_id.startswith(".."):
-        raise InputError(path, f"video id {video_id!r} is not a plain file name")
-    return video_id
+    if not isinstance(value, str) or not value:
+        raise InputError(path, f"{what} {value!r} is not a non-empty string")
+    if _BAD_ID.search(value) or value in (".", "..") or value.startswith(".."):
+        raise InputError(path, f"{what} {value!r} is not a plain file name")
+    return value
+
+
+def check_video_id(video_id: object, path: str | os.PathLike[str] | None = None) -> str:
+    """Return ``video_id`` if it is a plain file name (:func:`check_plain_name`), else raise :class:`InputError`."""
+    return check_plain_name(video_id, "video id", path)
 
 
 @dataclass(frozen=True)
@@ -104,10 +111,7 @@ class ClassIndex:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ClassIndex:
         """Read one class name per line (blank lines ignored); order is kept."""
-        try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise InputError(path, f"cannot read class list ({exc.strerror})") from None
+        lines = read_text(path, "class list").splitlines()
         names = tuple(line.strip() for line in lines if line.strip())
         if not names:
             raise InputError(path, "class list is empty")
@@ -207,12 +211,7 @@ def dump_activitynet_json(videos: Iterable[VideoAnnotation], version: str = "ecm
 
 def read_span_file(path: str | os.PathLike[str]) -> list[tuple[str, float, float]]:
     """Read a THUMOS14 text file of ``video_id start end`` lines (seconds)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read ({exc})") from None
+    lines = read_text(path).splitlines()
     spans = []
     for lineno, line in enumerate(lines, start=1):
         fields = line.split()
@@ -283,10 +282,9 @@ def load_wtalc_annotations(
 
     def load(name: str, required: bool = True) -> np.ndarray | None:
         path = root / f"{name}.npy"
-        if not path.exists():
-            if required:
-                raise InputError(path, "file not found")
+        if not path.exists() and not required:
             return None
+        check_input_file(path)
         try:
             return np.asarray(np.load(path, allow_pickle=True, encoding="bytes"))
         except (OSError, ValueError, EOFError) as exc:
@@ -324,12 +322,7 @@ def load_wtalc_annotations(
 
 def read_split_file(path: str | os.PathLike[str]) -> list[str]:
     """Read a ``split_<name>.txt`` file: one video id per line, blank lines ignored."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read ({exc})") from None
+    lines = read_text(path, "split file").splitlines()
     return [check_video_id(line.strip(), path) for line in lines if line.strip()]
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ecm.data.annotations import check_video_id
 from ecm.errors import InputError
+from ecm.files import check_input_file
 
 #: The two I3D streams of the common layout, in concatenation order.
 STREAMS: tuple[str, str] = ("rgb", "flow")
@@ -80,6 +81,7 @@ def check_features(array: np.ndarray, path: str | os.PathLike[str], width: int |
 
 def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from an ``.npy`` header, without reading the data."""
+    check_input_file(path, "feature file")
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -96,6 +98,7 @@ def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
 
 def _load_npy(path: Path) -> np.ndarray:
     """Memory-map an ``.npy`` file (never unpickling)."""
+    check_input_file(path, "feature file")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
@@ -240,6 +243,7 @@ class NpzFeatureStore:
 
     def _open(self, video_id: str) -> np.lib.npyio.NpzFile:
         path = self.path(video_id)
+        check_input_file(path, "feature file")
         try:
             return np.load(path, allow_pickle=False)
         except FileNotFoundError:
@@ -318,6 +322,7 @@ class WtalcFeatureStore:
                 "W-TALC features are a pickled object array; loading it can run code from the file — "
                 "pass allow_pickle=True (--allow-pickle) if you trust it",
             )
+        check_input_file(self.path, "feature file")
         try:
             rows = np.load(self.path, allow_pickle=True, encoding="bytes")
         except FileNotFoundError:

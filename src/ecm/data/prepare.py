@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +11,8 @@ import numpy as np
 
 from ecm.data.folder import DatasetFolder, SplitData, VideoRecord
 from ecm.data.timing import SnippetTiming
+from ecm.errors import InputError
+from ecm.files import read_json
 from ecm.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -55,9 +56,9 @@ def warn_if_stale_synthetic(root: Path, preset: str, seed: int) -> bool:
     from ecm.data.synth_presets import preset_config
 
     try:
-        meta = json.loads((root / "synth.json").read_text(encoding="utf-8"))
+        meta = read_json(root / "synth.json")
         recorded, recorded_seed = dict(meta["config"]), meta["seed"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (InputError, ValueError, KeyError, TypeError):
         return False  # not an ecm synth folder (or not readable): nothing to compare
     wanted = dataclasses.asdict(preset_config(preset))
     changed = [f"{k} {recorded.get(k)} (preset: {v})" for k, v in wanted.items() if recorded.get(k) != v]

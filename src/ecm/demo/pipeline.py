@@ -18,7 +18,6 @@ never deletes anything it did not write.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -36,6 +35,7 @@ from ecm.data.prepare import prepare_dataset
 from ecm.demo.report import DemoReport, seconds_text, write_report
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult, DiagnosisResult, diagnose_errors
+from ecm.files import read_json
 from ecm.inference import (
     Localization,
     TrainedRun,
@@ -129,8 +129,10 @@ def ensure_data(config: ExperimentConfig, *, quiet: bool) -> str:
     root, preset, seed = Path(config.data.root), config.data.synthetic, config.data.synthetic_seed
     if root.exists():
         try:
-            meta = json.loads((root / "synth.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = read_json(root / "synth.json")
+            if not isinstance(meta, dict):
+                raise InputError(root / "synth.json", "not an object")
+        except InputError:
             raise InputError(
                 root, "exists but is not a synthetic dataset (no readable synth.json); delete it"
             ) from None

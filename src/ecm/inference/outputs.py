@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +21,8 @@ import numpy as np
 
 from ecm.data.folder import CLASS_FILE
 from ecm.errors import InputError
-from ecm.evaluation import write_predictions
-from ecm.files import atomic_dir, write_text
+from ecm.evaluation.io import predictions_to_json
+from ecm.files import staged
 from ecm.inference.predict import VideoPrediction
 from ecm.inference.run import Localization
 from ecm.structures import Detection
@@ -58,23 +59,39 @@ def check_cas_target(folder: Path) -> None:
         )
 
 
+def _write_cas(folder: Path, predictions: Mapping[str, VideoPrediction], class_names: Sequence[str]) -> None:
+    (folder / CLASS_FILE).write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+    for vid, pred in predictions.items():
+        with open(folder / f"{vid}.npy", "wb") as handle:
+            np.save(handle, np.asarray(pred.cas, dtype=np.float32), allow_pickle=False)
+
+
 def write_cas_folder(
     folder: str | os.PathLike[str], predictions: Mapping[str, VideoPrediction], class_names: Sequence[str]
 ) -> None:
     """Write ``VID.npy`` (float32 ``(C, T)`` CAS logits) per video and ``classes.txt``, all or nothing."""
     target = Path(folder)
     check_cas_target(target)
-    with atomic_dir(target) as tmp:
-        (tmp / CLASS_FILE).write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
-        for vid, pred in predictions.items():
-            with open(tmp / f"{vid}.npy", "wb") as handle:
-                np.save(handle, np.asarray(pred.cas, dtype=np.float32), allow_pickle=False)
+    with staged() as staging:
+        _write_cas(staging.folder(target), predictions, class_names)
 
 
 def check_output_file(path: str | os.PathLike[str], flag: str) -> None:
     """Refuse an output path that is an existing folder."""
     if Path(path).is_dir():
         raise InputError(path, f"{flag} names a folder; give a file name")
+
+
+def check_distinct_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse two flags naming the same output path (one would overwrite the other)."""
+    seen: dict[Path, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise InputError(path, f"{flag} and {seen[resolved]} name the same file")
+        seen[resolved] = flag
 
 
 def write_outputs(
@@ -86,9 +103,17 @@ def write_outputs(
     cas_dir: str | os.PathLike[str] | None = None,
     version: str = "ecm",
 ) -> None:
-    """Write the CAS folder, the CSV and the ActivityNet JSON (each atomically; JSON last)."""
+    """Write the ActivityNet JSON, and the CSV and CAS folder when asked, all published together.
+
+    Every output is staged beside its target first; none appears unless all were written.
+    """
+    check_distinct_outputs({"--out": out, "--csv": csv_path, "--save-cas": cas_dir})
     if cas_dir is not None:
-        write_cas_folder(cas_dir, result.predictions, class_names)
-    if csv_path is not None:
-        write_text(csv_path, detections_csv(result.detections))
-    write_predictions(out, result.detections, version=version)
+        check_cas_target(Path(cas_dir))
+    with staged() as staging:
+        if cas_dir is not None:
+            _write_cas(staging.folder(cas_dir), result.predictions, class_names)
+        if csv_path is not None:
+            staging.file(csv_path).write_text(detections_csv(result.detections), encoding="utf-8")
+        text = json.dumps(predictions_to_json(result.detections, version)) + "\n"
+        staging.file(out).write_text(text, encoding="utf-8")

@@ -19,7 +19,7 @@ import torch
 from ecm.config import config_from_dict
 from ecm.device import resolve_device
 from ecm.errors import InputError
-from ecm.files import atomic_path
+from ecm.files import atomic_path, check_input_file
 from ecm.inference import TrainedRun
 from ecm.model import build_model
 from ecm.training.run_dir import RunDir
@@ -54,9 +54,7 @@ def load_checkpoint(
         InputError: the file is missing, not a weights-only torch file, not an ecm checkpoint, or lacks a
             key (or holds one of the wrong type).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint not found")
+    path = check_input_file(path, "checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or non-weights-only file
@@ -86,6 +84,34 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def check_weights(
+    weights: Mapping[str, Any], expected: Mapping[str, torch.Tensor], path: Path, *, num_classes: int
+) -> None:
+    """Every tensor the model needs, of its shape, finite; :class:`InputError` naming the first that is not."""
+    missing = [key for key in expected if key not in weights]
+    if missing:
+        raise InputError(path, f"weights lack {missing[0]!r} (the model its config describes needs it)")
+    unexpected = [key for key in weights if key not in expected]
+    if unexpected:
+        raise InputError(
+            path, f"weights hold {unexpected[0]!r}, which the model its config describes has not"
+        )
+    for key, want in expected.items():
+        value = weights[key]
+        if not isinstance(value, torch.Tensor):
+            raise InputError(path, f"weight {key!r} is a {type(value).__name__}, not a tensor")
+        if value.shape != want.shape:
+            note = ""
+            if key.startswith("classifier.") and value.shape[0] != want.shape[0]:
+                note = f" (trained for {value.shape[0]} classes, its class list has {num_classes})"
+            raise InputError(
+                path,
+                f"weight {key!r} has shape {tuple(value.shape)}, the model needs {tuple(want.shape)}{note}",
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise InputError(path, f"weight {key!r} holds NaN or infinite values")
+
+
 def load_run(
     run_dir: str | os.PathLike[str], checkpoint: Literal["best", "last"] | str = "best", device: str = "auto"
 ) -> TrainedRun:
@@ -95,15 +121,29 @@ def load_run(
     without checkpoints or a checkpoint that does not load or does not fit its own config.
     """
     run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise InputError(run.path, "run folder not found")
+    named_best = None  # the best epoch the run's summary names, when it has finished once
     if checkpoint in ("best", "last"):
         path = run.checkpoint("best" if checkpoint == "best" else "last")
-        if checkpoint == "best" and not path.exists():
-            path = run.last_checkpoint
+        if checkpoint == "best":
+            summary = run.read_summary()
+            named_best = summary.best_on_test.epoch if summary and summary.best_on_test else None
+            if not path.exists() and named_best is not None:
+                raise InputError(path, f"missing, but summary.json names epoch {named_best} the best")
+            if not path.exists():
+                path = run.last_checkpoint  # never evaluated: the last is all there is
         if not path.exists():
             raise InputError(run.path, "no checkpoint found (expected checkpoints/best.pt or last.pt)")
     else:
         path = Path(checkpoint)
     state = load_checkpoint(path, INFERENCE_FIELDS)
+    if named_best is not None and state["epoch"] < named_best:
+        raise InputError(
+            path,
+            f"is from epoch {state['epoch']}, older than the best epoch {named_best} that summary.json names "
+            "(an interrupted write?); use --checkpoint last, or resume the run",
+        )
     try:
         config = config_from_dict(state["config"])
     except InputError as exc:
@@ -112,10 +152,7 @@ def load_run(
     feature_dim = int(state["feature_dim"])
     target = resolve_device(device)
     model = build_model(config.model, len(class_names), feature_dim)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise InputError(path, f"model weights do not fit the model its config describes ({first})") from None
+    check_weights(state["model"], model.state_dict(), path, num_classes=len(class_names))
+    model.load_state_dict(state["model"])
     model.to(target).eval()
     return TrainedRun(run.path, path, config, model, class_names, feature_dim, int(state["epoch"]), target)

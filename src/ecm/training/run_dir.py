@@ -26,7 +26,7 @@ from typing import Any, Literal
 from ecm.config import ExperimentConfig, dump_config, load_config
 from ecm.errors import InputError
 from ecm.evaluation import MapSummary
-from ecm.files import read_json, write_json, write_text
+from ecm.files import parse_json, read_json, read_text, write_json, write_text
 
 RunStatus = Literal["finished", "resume", "fresh"]
 
@@ -214,16 +214,10 @@ class RunDir:
 
     def read_history(self) -> list[EpochRecord]:
         """Every line of ``metrics.jsonl`` (``[]`` when there is none)."""
-        try:
-            text = self.metrics_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not self.metrics_file.exists():
             return []
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(self.metrics_file, f"cannot read ({exc})") from None
-        try:
-            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError:
-            raise InputError(self.metrics_file, "not one JSON object per line") from None
+        text = read_text(self.metrics_file)
+        lines = [parse_json(line, self.metrics_file) for line in text.splitlines() if line.strip()]
         return [EpochRecord.from_json(line, self.metrics_file) for line in lines]
 
     def write_history(self, history: Sequence[EpochRecord]) -> None:

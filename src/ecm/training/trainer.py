@@ -116,12 +116,26 @@ class Trainer:
             )
 
     def fit(self) -> RunSummary:
-        """Train (or continue training) to ``train.epochs``; returns the run summary."""
-        cfg = self.config
+        """Train (or continue training) to ``train.epochs``; returns the run summary.
+
+        The data are opened before anything is written. A new run folder that fails before its first
+        checkpoint is removed again, so a corrected re-run does not find a half-made run in its way.
+        """
+        data = open_training_data(self.config, quiet=self.quiet)
         if self.overwrite and not self.resume and self.run.path.exists():
             shutil.rmtree(self.run.path)
+        fresh = self.run.is_empty()
+        try:
+            return self._train(data)
+        except BaseException:
+            if fresh and not self.run.last_checkpoint.exists():
+                shutil.rmtree(self.run.path, ignore_errors=True)
+            raise
+
+    def _train(self, data: TrainingData) -> RunSummary:
+        """The recipe: seed, build, (restore,) then train and evaluate epoch by epoch, checkpointing each."""
+        cfg = self.config
         self.run.checkpoints.mkdir(parents=True, exist_ok=True)
-        data = open_training_data(cfg, quiet=self.quiet)
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model, len(data.class_names), data.feature_dim).to(self.device)
         criterion = build_criterion(cfg.loss, cfg.model.variant)
@@ -147,10 +161,10 @@ class Trainer:
                 record = self._epoch(epoch, model, criterion, optimizer, loader, data)
                 history.append(record)
                 payload = self._payload(epoch, model, optimizer, history, data)
-                save_checkpoint(self.run.last_checkpoint, payload)
                 if record.selection is not None and record.selection > best:
-                    best = record.selection
+                    best = record.selection  # best.pt first: last.pt never runs ahead of a newer best
                     save_checkpoint(self.run.checkpoint("best"), payload)
+                save_checkpoint(self.run.last_checkpoint, payload)
                 self.run.write_history(history)
                 log_epoch(board, record)
                 bar.set_postfix(progress_postfix(record, cfg.eval.selection))
