@@ -44,14 +44,29 @@ def test_npy_store_single_stream(tmp_path: Path) -> None:
 
 def test_npy_store_reads_lengths_from_headers_lazily(tmp_path: Path) -> None:
     root = _common_layout(tmp_path, {"v1": 5})
-    # A huge declared length with a truncated body: the header alone answers num_snippets.
+    # A huge declared length in a sparse file: the header and the file size alone answer num_snippets.
     path = root / "features/test/rgb/big.npy"
     with open(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(
             handle, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 4)}
         )
+        handle.truncate(handle.tell() + 10**6 * 4 * 4)
     shutil.copy(path, root / "features/test/flow/big.npy")
     assert NpyFeatureStore(root, "test").num_snippets("big") == 10**6
+
+
+def test_truncated_and_float64_files_are_refused_from_the_header(tmp_path: Path) -> None:
+    root = _common_layout(tmp_path, {"v1": 5})
+    path = root / "features/test/rgb/v1.npy"
+    data = path.read_bytes()
+    path.write_bytes(data[:-8])  # the last two float32 values lost
+    with pytest.raises(InputError, match="is truncated"):
+        NpyFeatureStore(root, "test").num_snippets("v1")
+    np.save(path, np.zeros((5, 4), np.float64))
+    with pytest.raises(InputError, match="dtype float64, the feature layout is float32"):
+        NpyFeatureStore(root, "test").num_snippets("v1")
+    with pytest.raises(InputError, match="dtype float64"):
+        NpyFeatureStore(root, "test").load("v1")
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,8 @@ def _number(value: Any, what: str, path: str | os.PathLike[str]) -> float:
 
 
 def _segment(start: float, end: float, label: str, where: str, path: str | os.PathLike[str]) -> Segment:
+    if start < 0.0:
+        raise InputError(path, f"{where}: segment start {start} is negative")
     if end < start:
         raise InputError(path, f"{where}: segment end {end} is before its start {start}")
     return Segment(start, end, label)

@@ -89,11 +89,25 @@ def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
                 shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            data_start = handle.tell()
+            size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable .npy file ({exc})") from None
-    return tuple(shape), np.dtype(dtype)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(path, f"not a readable .npy file ({' '.join(str(exc).split())})") from None
+    dtype = np.dtype(dtype)
+    expected = data_start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not dtype.hasobject and size < expected:
+        raise InputError(path, f"is truncated: {size} bytes, its header promises {expected}")
+    return tuple(shape), dtype
+
+
+def _check_float32(dtype: np.dtype, path: Path) -> None:
+    """The common layout stores float32 features; anything else is refused rather than silently cast."""
+    if dtype != np.float32:
+        raise InputError(
+            path, f"has dtype {dtype}, the feature layout is float32 (convert with .astype('float32'))"
+        )
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -185,8 +199,7 @@ class NpyFeatureStore:
                 raise InputError(path, f"expected a 2-D (snippets, channels) array, got shape {shape}")
             if shape[1] != self.stream_dim:
                 raise InputError(path, f"has {shape[1]} channels, expected {self.stream_dim}")
-            if not np.issubdtype(dtype, np.floating):
-                raise InputError(path, f"has dtype {dtype}, expected floating point")
+            _check_float32(dtype, path)
             lengths.add(shape[0])
         if len(lengths) != 1:
             raise InputError(self.path(video_id, self.streams[-1]), self._mismatch(video_id))
@@ -200,7 +213,9 @@ class NpyFeatureStore:
         parts = []
         for stream in self.streams:
             path = self.path(video_id, stream)
-            parts.append(check_features(_load_npy(path), path, self.stream_dim))
+            array = _load_npy(path)
+            _check_float32(array.dtype, path)
+            parts.append(check_features(array, path, self.stream_dim))
         if len({p.shape[0] for p in parts}) != 1:
             raise InputError(self.path(video_id, self.streams[-1]), self._mismatch(video_id))
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)

@@ -189,8 +189,16 @@ class DatasetFolder:
 
 
 def split_names(root: str | os.PathLike[str]) -> Sequence[str]:
-    """Splits present under ``ROOT/features`` (sorted)."""
-    features = Path(root) / "features"
-    if not features.is_dir():
-        return []
-    return sorted(p.name for p in features.iterdir() if p.is_dir())
+    """Splits present (sorted): the folders of ``ROOT/features``, and ``ROOT/<split>`` folders of ECM ``.npz`` files."""
+    base = Path(root)
+    names: set[str] = set()
+    features = base / "features"
+    if features.is_dir():
+        names.update(p.name for p in features.iterdir() if p.is_dir())
+    if base.is_dir():
+        names.update(
+            p.name
+            for p in base.iterdir()
+            if p.is_dir() and p.name != "features" and any(q.suffix == ".npz" for q in p.iterdir())
+        )
+    return sorted(names)

@@ -48,12 +48,15 @@ function of (structure, config, seed). Every norm above is a latent-space vector
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ecm.data.annotations import ClassIndex, VideoAnnotation
+from ecm.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,20 @@ class SynthConfig:
     ambiguous_level: float = 0.5  # (f) strength of an Ambiguous span relative to an instance's peak
     channel_bias: float = 0.05  # (g) mean per-channel bias before the ReLU (sets sparsity: ≈ 50 % zeros)
     channel_noise: float = 0.03  # (g) per-channel white noise std (channel units)
+
+    def __post_init__(self) -> None:
+        counts = ("stream_dim", "latent_dim", "frames_per_snippet", "background_patterns", "noise_smooth")
+        for name in counts:
+            if getattr(self, name) < 1:
+                raise InputError(None, f"synth knob {name} must be ≥ 1, got {getattr(self, name)}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in counts and not (math.isfinite(value) and value >= 0.0):
+                raise InputError(None, f"synth knob {f.name} must be a finite number ≥ 0, got {value}")
+        if self.feature_fps <= 0.0:
+            raise InputError(None, f"synth knob feature_fps must be > 0, got {self.feature_fps}")
+        if not 0.0 <= self.confusion <= 1.0:
+            raise InputError(None, f"synth knob confusion is a cosine in [0, 1], got {self.confusion}")
 
     @property
     def feature_dim(self) -> int:
