@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ecm import __version__
 from ecm.errors import EcmError
@@ -38,9 +39,18 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line too (sub-command parsers share the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``ecm: error: …`` and where to find help, then exit with status 2."""
+        print(f"ecm: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ecm",
         description=(
             "Weakly supervised temporal action localization with Equivalent Classification Mapping: "

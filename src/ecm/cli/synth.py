@@ -58,6 +58,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate and write the dataset; print a one-line summary."""
     from ecm.data.synth_presets import preset_config, preset_structure, write_dataset
+    from ecm.errors import InputError
+
+    if args.seed < 0:
+        raise InputError(None, f"--seed must be ≥ 0, got {args.seed}")
+    if not 0.0 < args.fraction <= 1.0:
+        raise InputError(None, f"--fraction must lie in (0, 1], got {args.fraction}")
 
     config = preset_config(args.preset, args.feature_dim, args.knobs)
     structure = preset_structure(args.preset, seed=args.seed, fraction=args.fraction)

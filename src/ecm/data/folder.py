@@ -30,6 +30,7 @@ import numpy as np
 from ecm.data.annotations import (
     ClassIndex,
     VideoAnnotation,
+    check_plain_name,
     load_activitynet_json,
     read_split_file,
     select_subset,
@@ -84,14 +85,32 @@ class SplitData:
 
 
 def open_store(root: Path, split: str) -> FeatureStore:
-    """The feature store for ``split`` under ``root``, whichever supported layout is there."""
+    """The feature store for ``split`` under ``root``, whichever supported layout is there.
+
+    ``split`` must be a plain name. Feature folders may be symbolic links to another disk (a common way
+    to share features); when one resolves outside ``root`` a warning names it, once per split.
+    """
+    check_plain_name(split, "split name")
     common = root / "features" / split
+    warn_if_outside(root, common)
     if (common / "rgb").is_dir() or (common / "flow").is_dir():
         return NpyFeatureStore(root, split)
     for folder in (common, root / split):
         if folder.is_dir() and any(p.suffix == ".npz" for p in folder.iterdir()):
             return NpzFeatureStore(folder)
     raise InputError(common, "no features found (expected features/<split>/{rgb,flow}/*.npy or *.npz files)")
+
+
+def warn_if_outside(root: Path, folder: Path) -> bool:
+    """Log a warning when ``folder`` (through symbolic links) lies outside ``root``; returns whether it did."""
+    try:
+        inside = folder.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+    if not inside and folder.exists():
+        log.warning("ecm: %s resolves outside the dataset folder, to %s", folder, folder.resolve())
+        return True
+    return False
 
 
 def load_class_index(root: Path, ground_truth: dict[str, VideoAnnotation], train_split: str) -> ClassIndex:
