@@ -7,7 +7,12 @@ Prints, for 5k, 20k and 60k predictions at tIoU 0.1:0.7:0.1 (7 thresholds), the 
 
 * ``evaluate``: :func:`ecm.evaluation.evaluate_detections` in memory (ground truth already flattened, as
   :class:`ecm.evaluation.DetectionMetric` keeps it);
-* ``file``: read + validate the prediction JSON file, then evaluate (what ``ecm evaluate`` does after start-up).
+* ``file``: read + validate the prediction JSON file, then evaluate (what ``ecm evaluate`` does after start-up);
+* ``command``: the whole command ``python -m ecm evaluate --gt GT --pred FILE --json`` as a subprocess
+  (its report checked equal to the in-memory one; bytecode cached, see :func:`command_env`);
+* ``json.load``: a subprocess ``python -c "import json,sys; json.load(open(sys.argv[1]))" FILE`` (bare
+  ``json.load`` plus interpreter start-up), and the ratio ``command / json.load``, against the target
+  (``ecm evaluate`` costs at most 1.5× that).
 
 Usage: ``python benchmarks/bench_evaluate.py [--gt PATH/gt.json] [--sizes 5000,20000,60000] [--repeat 5]``
 """
@@ -15,6 +20,9 @@ Usage: ``python benchmarks/bench_evaluate.py [--gt PATH/gt.json] [--sizes 5000,2
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +43,8 @@ from ecm.evaluation import (
 from ecm.evaluation.result import DetectionResult, parse_tious
 
 DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14" / "gt.json"
+TARGET_RATIO = 1.5  # whole ``ecm evaluate`` command / (interpreter start-up + bare json.load)
+BARE_JSON_LOAD = "import json, sys; json.load(open(sys.argv[1]))"
 
 
 def make_predictions(videos: dict[str, VideoAnnotation], count: int, seed: int = 0) -> DetectionTable:
@@ -89,6 +99,44 @@ def evaluate_file(gt: GroundTruthTable, path: Path, tious: tuple[float, ...]) ->
     return evaluate_detections(gt, read_predictions(path), tious)
 
 
+def command_env(cache: Path) -> dict[str, str]:
+    """The subprocesses' environment: bytecode cached under ``cache``, as in an installed package.
+
+    ``PYTHONDONTWRITEBYTECODE`` (set in some sandboxes) would make every run recompile ecm from source,
+    ~20 ms that no installed copy pays; one untimed run of each command fills the cache.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+def run_command(argv: list[str], env: dict[str, str]) -> str:
+    """Run ``argv`` as a subprocess; its stdout. A failure is an error (with its stderr), not a timing."""
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(argv)}: exit status {done.returncode}\n{done.stderr}")
+    return done.stdout
+
+
+def command_times(
+    gt_path: Path, path: Path, tiou: str, repeat: int, env: dict[str, str], expected: DetectionResult
+) -> tuple[float, float]:
+    """Best wall times of the whole ``ecm evaluate --json`` command and of a bare ``json.load`` of ``path``.
+
+    The command's report must equal ``expected`` (the in-memory evaluation) exactly.
+    """
+    evaluate = [sys.executable, "-m", "ecm", "evaluate", "--gt", str(gt_path), "--pred", str(path)]
+    evaluate += ["--subset", "test", "--tiou", tiou, "--json"]
+    bare = [sys.executable, "-c", BARE_JSON_LOAD, str(path)]
+    if json.loads(run_command(evaluate, env)) != expected.to_json():  # also the untimed warm-up run
+        raise RuntimeError(f"{path}: ecm evaluate reports another result than the in-memory evaluation")
+    run_command(bare, env)
+    return (
+        best_time(repeat, partial(run_command, evaluate, env)),
+        best_time(repeat, partial(run_command, bare, env)),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gt", type=Path, default=DEFAULT_GT, help="THUMOS14 gt.json (default: %(default)s)")
@@ -106,8 +154,13 @@ def main() -> int:
         f"ground truth: {len(gt.video_ids)} test videos, {len(gt.video)} instances, {len(gt.class_names)} classes"
     )
     print(f"tIoUs: {args.tiou} ({len(tious)} thresholds); best of {args.repeat}")
-    print(f"{'predictions':>12}{'evaluate s':>12}{'file s':>10}{'mAP@0.5':>10}")
+    print(
+        f"{'predictions':>12}{'evaluate s':>12}{'file s':>10}{'mAP@0.5':>10}"
+        f"{'command s':>11}{'json.load s':>13}{'ratio':>8}"
+    )
+    commands: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        env = command_env(Path(tmp) / "pycache")
         for size in (int(s) for s in args.sizes.split(",")):
             table = make_predictions(videos, size, seed=size)
             path = Path(tmp) / f"pred_{size}.json"
@@ -115,7 +168,19 @@ def main() -> int:
             result = evaluate_detections(gt, table, tious)
             in_memory = best_time(args.repeat, partial(evaluate_detections, gt, table, tious))
             from_file = best_time(args.repeat, partial(evaluate_file, gt, path, tious))
-            print(f"{size:>12}{in_memory:>12.4f}{from_file:>10.4f}{result.map_at(0.5):>10.2f}")
+            command, bare = command_times(args.gt, path, args.tiou, args.repeat, env, result)
+            commands[size] = command, bare
+            print(
+                f"{size:>12}{in_memory:>12.4f}{from_file:>10.4f}{result.map_at(0.5):>10.2f}"
+                f"{command:>11.4f}{bare:>13.4f}{command / bare:>8.2f}"
+            )
+    largest = max(commands)
+    command, bare = commands[largest]
+    verdict = "meets" if command <= TARGET_RATIO * bare else "misses"
+    print(
+        f"{largest} predictions: ecm evaluate {command:.3f} s = {command / bare:.2f}× start-up + json.load "
+        f"({bare:.3f} s): {verdict} the target ≤ {TARGET_RATIO}× ({TARGET_RATIO * bare:.3f} s)"
+    )
     return 0
 
 

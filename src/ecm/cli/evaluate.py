@@ -1,6 +1,7 @@
 """``ecm evaluate`` and ``ecm diagnose``: score an ActivityNet-format prediction file against ground truth.
 
-Neither command imports torch (start-up time). Defaults:
+Neither command imports torch (start-up time), and the library is imported only when a command runs, so
+registering them costs every other command nothing. Defaults:
 
 * ``--subset``: the only subset in the ground truth; otherwise ``test``, else ``validation`` (said on
   stderr); otherwise the user must choose.
@@ -13,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecm.data.annotations import VideoAnnotation, load_activitynet_json, load_thumos_ambiguous
 from ecm.errors import InputError
-from ecm.evaluation.detection import DetectionTable, GroundTruthTable, drop_overlapping, evaluate_detections
-from ecm.evaluation.diagnosis import diagnose_errors
-from ecm.evaluation.io import drop_unknown_labels, read_predictions
-from ecm.evaluation.result import ACTIVITYNET_TIOUS, THUMOS_TIOUS, format_table, parse_tious
+
+if TYPE_CHECKING:
+    from ecm.data.annotations import VideoAnnotation
+    from ecm.evaluation.detection import DetectionTable, GroundTruthTable
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,10 @@ def choose_subset(videos: dict[str, VideoAnnotation], requested: str | None, pat
 
 def _load(args: argparse.Namespace) -> tuple[GroundTruthTable, DetectionTable, str, frozenset[str]]:
     """Ground truth of the chosen subset, the filtered predictions, the subset and all subset names."""
+    from ecm.data.annotations import load_activitynet_json, load_thumos_ambiguous
+    from ecm.evaluation.detection import GroundTruthTable, drop_overlapping
+    from ecm.evaluation.io import drop_unknown_labels, read_predictions
+
     videos = load_activitynet_json(args.gt)
     subset = choose_subset(videos, args.subset, args.gt)
     gt = GroundTruthTable.from_annotations(videos, subset)
@@ -130,11 +134,16 @@ def _load(args: argparse.Namespace) -> tuple[GroundTruthTable, DetectionTable, s
 
 def default_tious(subsets: frozenset[str]) -> str:
     """``0.5:0.95:0.05`` for ActivityNet-like ground truth (a training/validation subset), else ``0.1:0.9:0.1``."""
+    from ecm.evaluation.result import ACTIVITYNET_TIOUS, THUMOS_TIOUS
+
     return ACTIVITYNET_TIOUS if subsets & _ACTIVITYNET_SUBSETS else THUMOS_TIOUS
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``ecm evaluate``: print mAP per tIoU and the averages (table or ``--json``)."""
+    from ecm.evaluation.detection import evaluate_detections
+    from ecm.evaluation.result import format_table, parse_tious
+
     requested = parse_tious(args.tiou) if args.tiou is not None else None  # a bad --tiou fails first
     gt, table, subset, subsets = _load(args)
     tious = requested if requested is not None else parse_tious(default_tious(subsets))
@@ -152,6 +161,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_diagnose(args: argparse.Namespace) -> int:
     """``ecm diagnose``: print the error breakdown at one tIoU (table or ``--json``)."""
+    from ecm.evaluation.diagnosis import diagnose_errors
+    from ecm.evaluation.result import parse_tious
+
     tious = parse_tious(args.tiou)
     if len(tious) != 1:
         raise InputError(None, f"--tiou {args.tiou!r}: diagnose takes one threshold")

@@ -8,10 +8,12 @@ file, then of each list, is kept: it is the order that breaks score ties (see :m
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -55,8 +57,107 @@ def _is_number(value: Any) -> bool:
         return False
     try:
         return math.isfinite(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond the float range
         return False
+
+
+_NUMBER_TYPES = frozenset({float, int})  # exact types: bool (a subclass of int) is not a number here
+
+
+def _only(values: Iterable[Any], types: frozenset[type]) -> bool:
+    """Whether every value's exact type is one of ``types`` (a C-speed scan, no Python loop)."""
+    return set(map(type, values)) <= types
+
+
+def _well_formed_table(results: dict[str, Any], path: str | os.PathLike[str]) -> DetectionTable | None:
+    """The table of ``results`` in one pass over all videos, or ``None`` if anything is off.
+
+    The fast path for the usual file: plain-name video ids, lists of objects with a non-empty string
+    label, a JSON-number score and a ``[start, end]`` pair of JSON numbers, all finite with
+    ``end >= start``. It accepts nothing that :func:`_video_table` rejects and builds the same arrays;
+    on ``None`` the caller checks video by video to name the first problem (numeric strings are also valid
+    there, so a file using them is read correctly, only more slowly).
+    """
+    lists = list(results.values())
+    if not _only(lists, frozenset({list})):
+        return None
+    try:
+        for vid in results:
+            check_video_id(vid, path)
+    except InputError:
+        return None
+    entries = list(chain.from_iterable(lists))
+    if not _only(entries, frozenset({dict})):
+        return None
+    try:
+        names = list(map(_LABEL, entries))
+        scores = list(map(_SCORE, entries))
+        pairs = list(map(_SEGMENT, entries))
+    except KeyError:
+        return None
+    if not (_only(names, frozenset({str})) and "" not in names and _only(scores, _NUMBER_TYPES)):
+        return None
+    if not (_only(pairs, frozenset({list})) and set(map(len, pairs)) <= {2}):
+        return None
+    bounds = list(chain.from_iterable(pairs))
+    if not _only(bounds, _NUMBER_TYPES):
+        return None
+    try:
+        values = np.array(scores, dtype=np.float64)
+        segments = np.array(bounds, dtype=np.float64).reshape(len(entries), 2)
+    except OverflowError:  # an integer beyond the float range
+        return None
+    if (
+        not (np.isfinite(values).all() and np.isfinite(segments).all())
+        or (segments[:, 1] < segments[:, 0]).any()
+    ):
+        return None
+    return _table(tuple(results), names, list(map(len, lists)), values, segments)
+
+
+def _video_table(
+    vid: str, entries: Any, path: str | os.PathLike[str]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One video's ``(labels, scores (n,), segments (n, 2))``; :class:`InputError` names its first problem."""
+    check_video_id(vid, path)
+    if not isinstance(entries, list):
+        raise InputError(path, f"video {vid}: predictions are not a list")
+    try:
+        names = list(map(_LABEL, entries))
+        video_scores = list(map(_SCORE, entries))
+        video_segments = list(map(_SEGMENT, entries))
+        if (names and set(map(type, names)) != {str}) or "" in names:
+            raise TypeError
+        if bool in set(map(type, video_scores)) or bool in set(
+            map(type, chain.from_iterable(video_segments))
+        ):
+            raise TypeError
+        block = np.array(video_segments, dtype=np.float64).reshape(len(entries), 2)
+        values = np.array(video_scores, dtype=np.float64).reshape(len(entries))
+        if not (np.isfinite(block).all() and np.isfinite(values).all()) or (block[:, 1] < block[:, 0]).any():
+            raise ValueError
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        for i, entry in enumerate(entries):
+            problem = _explain(entry, f"video {vid} prediction {i}")
+            if problem:
+                raise InputError(path, problem) from None
+        raise InputError(path, f"video {vid}: malformed predictions") from None
+    return names, values, block
+
+
+def _table(
+    video_ids: tuple[str, ...], names: list[str], counts: list[int], scores: np.ndarray, segments: np.ndarray
+) -> DetectionTable:
+    """The :class:`DetectionTable` of flat per-prediction columns; labels are numbered in first-seen order."""
+    labels = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    return DetectionTable(
+        video_ids=video_ids,
+        labels=tuple(labels),
+        video=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+        label=np.fromiter(map(labels.__getitem__, names), np.int64, len(names)),
+        segments=segments,
+        scores=scores,
+    )
 
 
 def parse_predictions(data: Any, path: str | os.PathLike[str]) -> DetectionTable:
@@ -66,55 +167,47 @@ def parse_predictions(data: Any, path: str | os.PathLike[str]) -> DetectionTable
     results = data["results"]
     if not isinstance(results, dict):
         raise InputError(path, '"results" is not an object of video id → list of predictions')
+    table = _well_formed_table(results, path)
+    if table is not None:
+        return table
     all_names: list[str] = []
-    scores: list[Any] = []
-    segments: list[Any] = []
-    counts: list[int] = []
+    scores: list[np.ndarray] = []
+    segments: list[np.ndarray] = []
     for vid, entries in results.items():
-        check_video_id(vid, path)
-        if not isinstance(entries, list):
-            raise InputError(path, f"video {vid}: predictions are not a list")
-        try:
-            names = list(map(_LABEL, entries))
-            video_scores = list(map(_SCORE, entries))
-            video_segments = list(map(_SEGMENT, entries))
-            if (names and set(map(type, names)) != {str}) or "" in names:
-                raise TypeError
-            if bool in set(map(type, video_scores)) or bool in set(
-                map(type, chain.from_iterable(video_segments))
-            ):
-                raise TypeError
-            block = np.array(video_segments, dtype=np.float64).reshape(len(entries), 2)
-            values = np.array(video_scores, dtype=np.float64).reshape(len(entries))
-            if (
-                not (np.isfinite(block).all() and np.isfinite(values).all())
-                or (block[:, 1] < block[:, 0]).any()
-            ):
-                raise ValueError
-        except (KeyError, TypeError, ValueError, IndexError):
-            for i, entry in enumerate(entries):
-                problem = _explain(entry, f"video {vid} prediction {i}")
-                if problem:
-                    raise InputError(path, problem) from None
-            raise InputError(path, f"video {vid}: malformed predictions") from None
+        names, values, block = _video_table(vid, entries, path)
         all_names.extend(names)
         scores.append(values)
         segments.append(block)
-        counts.append(len(entries))
-    labels = {name: i for i, name in enumerate(dict.fromkeys(all_names))}  # first-seen order
-    return DetectionTable(
-        video_ids=tuple(results),
-        labels=tuple(labels),
-        video=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
-        label=np.fromiter(map(labels.__getitem__, all_names), np.int64, len(all_names)),
-        segments=np.concatenate(segments) if segments else np.zeros((0, 2)),
-        scores=np.concatenate(scores) if scores else np.zeros(0),
+    return _table(
+        tuple(results),
+        all_names,
+        [len(values) for values in scores],
+        np.concatenate(scores) if scores else np.zeros(0),
+        np.concatenate(segments) if segments else np.zeros((0, 2)),
     )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restoring its state after).
+
+    Parsing a prediction file allocates two containers per prediction (its object and its segment list)
+    and creates no reference cycle; the collector would otherwise run over every live object again and
+    again meanwhile: a fifth to a quarter of the time to read a 60k-prediction file.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_predictions(path: str | os.PathLike[str]) -> DetectionTable:
     """Read and validate a prediction file; any problem raises :class:`InputError` naming ``path``."""
-    table = parse_predictions(read_json(path), path)
+    with _gc_paused():
+        table = parse_predictions(read_json(path), path)
     log.debug("%s: %d predictions on %d videos", path, len(table), len(table.video_ids))
     return table
 
