@@ -60,3 +60,22 @@ def test_run_folder_protection(tiny_root: Path, tmp_path: Path, capsys: pytest.C
     assert main([*args, "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["train", TINY, "--out", str(tmp_path / "x"), "--set", "train.epochs=abc"]) == 2
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(
+    tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the tensorboard extra is installed: this failure cannot be provoked")
+    empty = tmp_path / "mine"
+    empty.mkdir()
+    for out in (tmp_path / "new", empty):
+        args = ["train", TINY, "--out", str(out), "--set", f"data.root={tiny_root}", "--quiet"]
+        assert main([*args, "--set", "train.tensorboard=true"]) == 2
+        assert "tensorboard" in capsys.readouterr().err
+        # The corrected re-run finds no half-made run in its way; a folder the user made stays.
+        assert not (tmp_path / "new").exists() and empty.is_dir() and not any(empty.iterdir())

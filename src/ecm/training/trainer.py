@@ -124,12 +124,18 @@ class Trainer:
         data = open_training_data(self.config, quiet=self.quiet)
         if self.overwrite and not self.resume and self.run.path.exists():
             shutil.rmtree(self.run.path)
-        fresh = self.run.is_empty()
+        existed, fresh = self.run.path.exists(), self.run.is_empty()
         try:
             return self._train(data)
         except BaseException:
-            if fresh and not self.run.last_checkpoint.exists():
-                shutil.rmtree(self.run.path, ignore_errors=True)
+            if fresh and not self.run.last_checkpoint.exists():  # all in it is ours, and worth nothing
+                for child in self.run.path.iterdir() if existed else ():
+                    if child.is_dir():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+                if not existed:
+                    shutil.rmtree(self.run.path, ignore_errors=True)
             raise
 
     def _train(self, data: TrainingData) -> RunSummary:
