@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import os
 
+MAX_MESSAGE = 2000  # characters: a message quoting a huge value is cut here
+
+
+def one_line(text: str) -> str:
+    r"""``text`` as one line of at most :data:`MAX_MESSAGE` characters: line breaks become spaces.
+
+    >>> one_line("video a\nb: bad")
+    'video a b: bad'
+    """
+    folded = text.replace("\r", " ").replace("\n", " ")
+    return folded if len(folded) <= MAX_MESSAGE else folded[: MAX_MESSAGE - 1] + "…"
+
 
 class EcmError(Exception):
     """Base class of every error `ecm` raises on purpose (bad input, bad configuration)."""
@@ -19,8 +31,8 @@ class InputError(EcmError):
 
     def __init__(self, path: str | os.PathLike[str] | None, problem: str) -> None:
         self.path = None if path is None else os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        self.problem = one_line(problem)
+        super().__init__(f"{one_line(self.path)}: {self.problem}" if self.path else self.problem)
 
     def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str]]:
         # Picklable (``ecm ablate --jobs`` re-raises a worker's error in the main process).

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ecm import __version__
-from ecm.errors import EcmError
+from ecm.errors import EcmError, one_line
 
 # Sub-command modules, in the order ``ecm --help`` lists them.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -69,11 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
-
-
-def one_line(text: str) -> str:
-    """``text`` with its line breaks folded into spaces (an error is one line on stderr)."""
-    return " ".join(text.split())
 
 
 def os_error_text(exc: OSError) -> str:

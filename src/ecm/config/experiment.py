@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import reprlib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -166,6 +167,22 @@ class ExperimentConfig:
         return self.model.train_length if self.data.test_sampling == "uniform" else None
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = (
+    3,
+    6,
+    6,
+    60,
+    60,
+    40,
+)
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for messages: a value built from YAML aliases can be huge (or shared many times)."""
+    return _REPR.repr(value)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -183,14 +200,16 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, option, where)
             except InputError as exc:
                 errors.append(exc.problem)
-        raise InputError(None, errors[0] if errors else f"{where}: bad value {value!r}")
+        raise InputError(None, errors[0] if errors else f"{where}: bad value {_short(value)}")
     if origin is Literal:
         if value not in args:
-            raise InputError(None, f"{where} must be one of {', '.join(map(repr, args))}, got {value!r}")
+            raise InputError(
+                None, f"{where} must be one of {', '.join(map(repr, args))}, got {_short(value)}"
+            )
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise InputError(None, f"{where} must be a list, got {value!r}")
+            raise InputError(None, f"{where} must be a list, got {_short(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -200,19 +219,22 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         )
     if tp is bool:
         if not isinstance(value, bool):
-            raise InputError(None, f"{where} must be true or false, got {value!r}")
+            raise InputError(None, f"{where} must be true or false, got {_short(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(None, f"{where} must be an integer, got {value!r}")
+            raise InputError(None, f"{where} must be an integer, got {_short(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(None, f"{where} must be a number, got {value!r}")
-        return float(value)
+            raise InputError(None, f"{where} must be a number, got {_short(value)}")
+        try:
+            return float(value)
+        except OverflowError:
+            raise InputError(None, f"{where} is beyond any float: {_short(value)}") from None
     if tp is str:
         if not isinstance(value, str):
-            raise InputError(None, f"{where} must be a string, got {value!r}")
+            raise InputError(None, f"{where} must be a string, got {_short(value)}")
         return value
     raise InputError(None, f"{where}: unsupported field type {_type_name(tp)}")
 
@@ -220,7 +242,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, checking keys and types."""
     if not isinstance(values, Mapping):
-        raise InputError(None, f"{where or 'config'} must be a mapping, got {values!r}")
+        raise InputError(None, f"{where or 'config'} must be a mapping, got {_short(values)}")
+    strange = [key for key in values if not isinstance(key, str)]
+    if strange:
+        raise InputError(None, f"{where or 'config'} has a key that is not a name: {_short(strange[0])}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - names - ({"preset"} if cls is PostprocessConfig else set()))
@@ -256,8 +281,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
+        value = raw  # not a YAML scalar: the text itself (a string field accepts it, others refuse it)
     return key.strip().split("."), value
 
 
@@ -297,6 +322,8 @@ def load_config(source: str | os.PathLike[str] | None, overrides: Sequence[str] 
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InputError(where, f"cannot read YAML ({' '.join(str(exc).split())})") from None
+        except (ValueError, OverflowError) as exc:  # a scalar YAML cannot convert (a bad date, !!int abc)
+            raise InputError(where, f"cannot read YAML ({' '.join(str(exc).split())[:200]})") from None
         except RecursionError:
             raise InputError(where, "cannot read YAML (nested too deeply)") from None
         if loaded is None:

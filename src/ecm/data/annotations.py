@@ -135,8 +135,10 @@ def _number(value: Any, what: str, path: str | os.PathLike[str]) -> float:
         raise InputError(path, f"{what} is {value!r}, not a number")
     try:
         number = float(value)
+    except OverflowError:
+        raise InputError(path, f"{what} is {value!r:.40}…, beyond any float") from None
     except (TypeError, ValueError):
-        raise InputError(path, f"{what} is {value!r}, not a number") from None
+        raise InputError(path, f"{what} is {value!r:.40}, not a number") from None
     if not math.isfinite(number):
         raise InputError(path, f"{what} is {value!r}, not a finite number")
     return number

@@ -19,8 +19,11 @@ naming the file. No store ever unpickles unless told to.
 
 from __future__ import annotations
 
+import math
 import os
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +62,25 @@ class FeatureStore(Protocol):
         ...
 
 
+# What reading a corrupt .npy/.npz can raise inside numpy and zipfile (header parsing evaluates a Python
+# literal, members are zip entries): each means "not a readable file", never a bug of ours.
+_CORRUPT: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    TypeError,
+    EOFError,
+    OverflowError,
+    MemoryError,
+    IndexError,
+    KeyError,
+    NotImplementedError,
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
 def check_features(array: np.ndarray, path: str | os.PathLike[str], width: int | None = None) -> np.ndarray:
     """Validate one stream's array, shape (T, W); returns it as float32.
 
@@ -91,12 +113,12 @@ def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
             data_start = handle.tell()
             size = os.fstat(handle.fileno()).st_size
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(path, f"not a readable .npy file ({' '.join(str(exc).split())})") from None
+    except _CORRUPT as exc:
+        raise InputError(path, f"not a readable .npy file ({type(exc).__name__}: {exc})") from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise InputError(path, f"its header declares the shape {shape!r:.80}")
     dtype = np.dtype(dtype)
-    expected = data_start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = data_start + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if not dtype.hasobject and size < expected:
         raise InputError(path, f"is truncated: {size} bytes, its header promises {expected}")
     return tuple(shape), dtype
@@ -114,11 +136,12 @@ def _load_npy(path: Path) -> np.ndarray:
     """Memory-map an ``.npy`` file (never unpickling)."""
     check_input_file(path, "feature file")
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable .npy array ({exc})") from None
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _CORRUPT as exc:
+        raise InputError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise InputError(path, "is not a .npy array (an .npz archive?)")
+    return array
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,8 @@ class NpyFeatureStore:
             if shape[1] != self.stream_dim:
                 raise InputError(path, f"has {shape[1]} channels, expected {self.stream_dim}")
             _check_float32(dtype, path)
+            if shape[0] < 1:
+                raise InputError(path, "has no snippets")
             lengths.add(shape[0])
         if len(lengths) != 1:
             raise InputError(self.path(video_id, self.streams[-1]), self._mismatch(video_id))
@@ -260,24 +285,28 @@ class NpzFeatureStore:
         path = self.path(video_id)
         check_input_file(path, "feature file")
         try:
-            return np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise InputError(path, "file not found") from None
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise InputError(path, f"not a readable .npz file ({exc})") from None
+            archive = np.load(path, allow_pickle=False)
+        except _CORRUPT as exc:
+            raise InputError(path, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise InputError(path, "is not an .npz archive")
+        return archive
 
     def _member(self, archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
         if key not in archive.files:
             raise InputError(path, f"has no {key!r} array (keys: {', '.join(archive.files)})")
         try:
             return np.asarray(archive[key])
-        except ValueError as exc:  # object arrays refuse to load without pickle
-            raise InputError(path, f"array {key!r} cannot be read without unpickling ({exc})") from None
+        except _CORRUPT as exc:  # also object arrays, which refuse to load without pickle
+            raise InputError(path, f"array {key!r} is not readable ({type(exc).__name__}: {exc})") from None
 
     def _shape(self, video_id: str, key: str) -> tuple[int, ...]:
         path = self.path(video_id)
         with self._open(video_id) as archive:
-            return tuple(self._member(archive, key, path).shape)
+            shape = tuple(self._member(archive, key, path).shape)
+        if len(shape) != 2:
+            raise InputError(path, f"{key} must be 2-D (channels, snippets), got shape {shape}")
+        return shape
 
     @property
     def video_ids(self) -> list[str]:
@@ -310,14 +339,34 @@ class NpzFeatureStore:
         """Labels and timing stored in the file (``cls_label``, ``frame_num``, ``fps``)."""
         path = self.path(video_id)
         with self._open(video_id) as archive:
-            labels = self._member(archive, "cls_label", path).astype(np.float32).reshape(-1)
-            frame_num = int(archive["frame_num"]) if "frame_num" in archive.files else None
-            fps = float(archive["fps"]) if "fps" in archive.files else None
+            labels = self._member(archive, "cls_label", path)
+            if not np.issubdtype(labels.dtype, np.number):
+                raise InputError(path, f"cls_label has dtype {labels.dtype}, expected numbers")
+            frame_num = self._scalar(archive, "frame_num", path)
+            fps = self._scalar(archive, "fps", path)
             if "vid_name" in archive.files:
-                stored = str(np.asarray(archive["vid_name"]).reshape(-1)[0])
+                names = self._member(archive, "vid_name", path).reshape(-1)
+                stored = str(names[0]) if names.size == 1 else None
                 if stored != video_id:
                     raise InputError(path, f"vid_name {stored!r} does not match the file name")
-        return NpzVideoMeta(video_id, labels, frame_num, fps)
+        return NpzVideoMeta(
+            video_id,
+            labels.astype(np.float32).reshape(-1),
+            None if frame_num is None else int(frame_num),
+            fps,
+        )
+
+    def _scalar(self, archive: np.lib.npyio.NpzFile, key: str, path: Path) -> float | None:
+        """A finite positive number stored as a one-element array, or None when the key is absent."""
+        if key not in archive.files:
+            return None
+        value = self._member(archive, key, path)
+        if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+            raise InputError(path, f"{key} is not one number (shape {value.shape}, dtype {value.dtype})")
+        number = float(value.reshape(-1)[0])
+        if not (math.isfinite(number) and number > 0):
+            raise InputError(path, f"{key} is {number}, not a positive number")
+        return number
 
 
 class WtalcFeatureStore:

@@ -114,9 +114,21 @@ def standard_averages(tious: Sequence[float], maps: Sequence[float] | np.ndarray
 
 
 def _finite_number(value: Any, where: str, path: str | os.PathLike[str] | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, f"{where} is {value!r}, not a finite number")
-    return float(value)
+    number = _as_float(value)
+    if number is None:
+        raise InputError(path, f"{where} is {value!r:.40}, not a finite number")
+    return number
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a finite float when it is a real number (not a bool, not beyond the float range)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,15 @@ class MalformedStudy(Exception):
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MalformedStudy(f"{value!r:.40} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise MalformedStudy(f"{value!r:.40}… is beyond any float") from None
+    if not math.isfinite(number):
         raise MalformedStudy(f"{value!r} is not a finite number")
-    return float(value)
+    return number
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,10 @@ class FusionEvaluation:
         if not isinstance(data, Mapping) or not isinstance(data.get("methods"), Mapping):
             raise InputError(path, "not a fusion evaluation (no 'methods')")
         methods = {str(k): Measurement.from_json(v, path) for k, v in data["methods"].items()}
-        return cls(int(data.get("epoch", 0)), dict(data.get("stamps", {})), methods)
+        epoch, stamps = data.get("epoch", 0), data.get("stamps", {})
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not isinstance(stamps, Mapping):
+            raise InputError(path, "not a fusion evaluation (epoch or stamps malformed)")
+        return cls(epoch, {str(k): str(v) for k, v in stamps.items()}, methods)
 
 
 def fusion_methods() -> tuple[str, ...]:
@@ -340,7 +349,7 @@ class StudyRow:
                 late_gain=Spread.from_json(late) if late is not None else None,
                 streams=tuple(data.get("streams", ())),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise MalformedStudy(f"row {data.get('key')!r}: {type(exc).__name__} {exc}") from None
         for block in row.metrics.values():
             for name, spread in block.items():
@@ -405,7 +414,7 @@ class Study:
             )
         except MalformedStudy as exc:
             raise InputError(path, f"malformed study: {exc}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InputError(path, f"malformed study: {exc}") from None
 
 

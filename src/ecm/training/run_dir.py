@@ -68,26 +68,33 @@ class EpochRecord:
         """Parse :meth:`to_json`'s form; :class:`InputError` naming ``path`` when it is malformed."""
         if not isinstance(data, Mapping):
             raise InputError(path, f"an epoch record is not an object: {data!r:.60}")
-        try:
-            epoch, lr, loss = data["epoch"], data["lr"], data["loss"]
-        except KeyError as exc:
-            raise InputError(path, f"an epoch record has no {exc.args[0]!r}") from None
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not isinstance(loss, Mapping):
-            raise InputError(path, f"malformed epoch record for epoch {epoch!r}")
-        numbers = {"lr": lr, "seconds": data.get("seconds", 0.0), **{f"loss {k}": v for k, v in loss.items()}}
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InputError(path, f"epoch {epoch}: {name} is {value!r}, not a number")
+        epoch, loss = data.get("epoch"), data.get("loss")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise InputError(path, f"an epoch record's epoch is {epoch!r:.40}, not a number ≥ 1")
+        if not isinstance(loss, Mapping):
+            raise InputError(path, f"epoch {epoch}: loss is not an object")
         selection = data.get("selection")
         return cls(
             epoch=epoch,
-            lr=float(lr),
-            loss={str(k): float(v) for k, v in loss.items()},
-            seconds=float(data.get("seconds", 0.0)),
+            lr=_real(data.get("lr"), f"epoch {epoch}: lr", path),
+            loss={str(k): _real(v, f"epoch {epoch}: loss {k}", path) for k, v in loss.items()},
+            seconds=_real(data.get("seconds", 0.0), f"epoch {epoch}: seconds", path),
             test=MapSummary.from_json(data["test"], path) if "test" in data else None,
             val=MapSummary.from_json(data["val"], path) if "val" in data else None,
-            selection=None if selection is None else float(selection),
+            selection=None if selection is None else _real(selection, f"epoch {epoch}: selection", path),
         )
+
+
+def _real(value: Any, what: str, path: str | os.PathLike[str] | None) -> float:
+    """A finite float from a JSON number; :class:`InputError` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise InputError(path, f"{what} is {value!r:.40}, not a finite number")
 
 
 @dataclass(frozen=True)
@@ -141,12 +148,10 @@ class RunSummary:
             block = data.get(name)
             if block is None:
                 return None
-            try:
-                return SelectedEpoch(
-                    int(block["epoch"]), float(block[metric]), MapSummary.from_json(block["test"])
-                )
-            except (KeyError, TypeError, ValueError):
-                raise InputError(path, f"malformed {name!r} entry") from None
+            if not isinstance(block, Mapping) or not isinstance(block.get("epoch"), int):
+                raise InputError(path, f"malformed {name!r} entry")
+            value = _real(block.get(metric), f"{name} {metric}", path)
+            return SelectedEpoch(block["epoch"], value, MapSummary.from_json(block.get("test"), path))
 
         return cls(metric, entry("best_on_test"), entry("last"), entry("val_selected"))
 
