@@ -31,19 +31,6 @@ if TYPE_CHECKING:
         parse_override,
     )
 
-_EXPERIMENT = (
-    "DataConfig",
-    "EvalConfig",
-    "ExperimentConfig",
-    "OptimConfig",
-    "TrainConfig",
-    "apply_overrides",
-    "config_from_dict",
-    "dump_config",
-    "load_config",
-    "parse_override",
-)
-
 __all__ = [
     "DataConfig",
     "EvalConfig",
@@ -60,6 +47,10 @@ __all__ = [
     "parse_override",
     "recipe_names",
 ]
+
+
+# The names of ecm.config.experiment, loaded with it on first use.
+_EXPERIMENT = frozenset(__all__) - {"config_differences", "config_to_dict", "flat_config", "recipe_names"}
 
 
 def __getattr__(name: str) -> Any:
