@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: a plain `torch` would pull a multi-GB CUDA build here.
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	# the video extra too, so that the video tests run (PyAV, OpenCV contrib)
+	$(BIN)/python -m pip install -q -e '.[dev,video]'
 	touch $(STAMP)
 
 setup: $(STAMP)

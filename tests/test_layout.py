@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "losses": 3,
     "config": 4,
     "inference": 5,
+    "video": 5,
     "training": 6,
     "viz": 6,
     "studies": 7,

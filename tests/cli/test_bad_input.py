@@ -560,6 +560,42 @@ CASES: dict[str, Case] = {
         ["demo", "--out", str(c.tmp / "d"), "--preset", "tiny", "--config", "thumos14"],
         "thumos14",
     ),
+    # ---------------------------------------------------------------------------------------- extract
+    "extract/no video": lambda c: (["extract", "--out", str(c.tmp / "r")], "no video"),
+    "extract/--list missing": lambda c: (
+        ["extract", "--list", str(c.tmp / "l.txt"), "--out", str(c.tmp / "r")],
+        "l.txt",
+    ),
+    "extract/split ../x": lambda c: (
+        ["extract", "v.mp4", "--out", str(c.tmp / "r"), "--split", "../x"],
+        "../x",
+    ),
+    "extract/crop 8": lambda c: (["extract", "v.mp4", "--out", str(c.tmp / "r"), "--crop", "8"], "--crop"),
+    "extract/no weights": lambda c: (
+        ["extract", str(c.write("v.mp4", "x")), "--out", str(c.tmp / "r")],
+        "--rgb-weights",
+    ),
+    "extract/weights not a torch file": lambda c: (
+        [
+            "extract",
+            str(c.write("v.mp4", "x")),
+            "--out",
+            str(c.tmp / "r"),
+            "--rgb-weights",
+            str(c.write("w.pt", "x")),
+            "--flow",
+            "none",
+        ],
+        "w.pt",
+    ),
+    "extract/same video id twice": lambda c: (
+        ["extract", str(c.write("a/v.mp4", "x")), str(c.write("b/v.mp4", "x")), "--out", str(c.tmp / "r")],
+        "v.mp4",
+    ),
+    "localize/--video with --split": lambda c: (
+        _localize(c, "--split", "test", "--video", "v.mp4"),
+        "--video",
+    ),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
 

@@ -29,6 +29,7 @@ from ecm.errors import EcmError, one_line
 _COMMAND_MODULES: tuple[str, ...] = (
     "ecm.cli.synth",
     "ecm.cli.data",
+    "ecm.cli.extract",
     "ecm.cli.config",
     "ecm.cli.train",
     "ecm.cli.localize",

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ecm.cli.common import add_extraction_options, extraction_options
 from ecm.errors import InputError
 
 
@@ -50,6 +51,20 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    videos = parser.add_argument_group(
+        "video files",
+        "With --video, the files are first turned into I3D features (as `ecm extract` does; the video extra and "
+        "weight files needed) in --cache, then localized. Extract them as the run's training features were.",
+    )
+    videos.add_argument(
+        "--video", nargs="+", metavar="FILE", help="video files to localize, instead of a split"
+    )
+    videos.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="feature folder for --video (default: RUN/video_cache; reused when re-run)",
+    )
+    add_extraction_options(videos)
     parser.set_defaults(func=run)
 
 
@@ -71,11 +86,31 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(None, f"--batch-size must be ≥ 1, got {args.batch_size}")
 
-    from ecm.inference import localize_split, open_split_for_run
+    from ecm.inference import localize_split, open_split_for_run, select_videos
     from ecm.training import load_run
 
     trained = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
-    split = open_split_for_run(trained, args.data, args.split)
+    if args.video:
+        if args.data is not None or args.split is not None:
+            raise InputError(None, "--video localizes video files: give no --data or --split with it")
+        from ecm.video.extract import VIDEO_SPLIT, extract_files, video_ids
+
+        cache = Path(args.cache) if args.cache else Path(args.run_dir) / "video_cache"
+        report = extract_files(
+            args.video,
+            cache,
+            split=VIDEO_SPLIT,
+            options=extraction_options(args),
+            rgb_weights=args.rgb_weights,
+            flow_weights=args.flow_weights,
+            device=args.device,
+            quiet=args.quiet,
+        )
+        if report.failed:
+            raise InputError(None, f"{len(report.failed)} video(s) failed, first: {report.failed[0]}")
+        split = select_videos(open_split_for_run(trained, cache, VIDEO_SPLIT), video_ids(args.video))
+    else:
+        split = open_split_for_run(trained, args.data, args.split)
     result = localize_split(trained, split, batch_size=args.batch_size, quiet=args.quiet)
     write_outputs(
         result,

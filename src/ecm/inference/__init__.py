@@ -12,7 +12,7 @@ from ecm.inference.predict import (
     predict_split,
     score_detections,
 )
-from ecm.inference.run import Localization, TrainedRun, localize_split, open_split_for_run
+from ecm.inference.run import Localization, TrainedRun, localize_split, open_split_for_run, select_videos
 
 __all__ = [
     "Localization",
@@ -24,4 +24,5 @@ __all__ = [
     "open_split_for_run",
     "predict_split",
     "score_detections",
+    "select_videos",
 ]

@@ -7,9 +7,10 @@ in memory. Files are written by :mod:`ecm.inference.outputs`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,14 @@ def localize_split(
     started = time.perf_counter()
     detections = localize_predictions(predictions, split, cfg.postprocess)
     return Localization(predictions, detections, forward, time.perf_counter() - started)
+
+
+def select_videos(split: SplitData, video_ids: Sequence[str]) -> SplitData:
+    """``split`` restricted to ``video_ids``, in that order; :class:`InputError` for an id it lacks."""
+    records = {r.video_id: r for r in split.videos}
+    missing = [v for v in video_ids if v not in records]
+    if missing:
+        raise InputError(None, f"video {missing[0]!r} is not in split {split.name!r}")
+    chosen = tuple(records[v] for v in video_ids)
+    ground_truth = {v: a for v, a in split.ground_truth.items() if v in set(video_ids)}
+    return dataclasses.replace(split, videos=chosen, ground_truth=ground_truth)

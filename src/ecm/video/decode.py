@@ -1,0 +1,140 @@
+"""Decoding a video file into frames at a fixed rate, resized and centre-cropped, in bounded chunks.
+
+Frames are resampled to ``fps`` by their timestamps, not by counting them: the frame shown at time
+``k / fps`` is the last decoded frame whose presentation time is ≤ ``k / fps``, so a 30-fps or
+variable-rate file gives the frames a viewer would see at 25 fps. The shorter side is resized to
+``short_side`` pixels and the centre ``crop × crop`` is kept. Frames stream out in chunks, so a long
+video never sits in memory whole. PyAV (the ``video`` extra) is imported on first use.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecm.errors import InputError
+from ecm.files import check_input_file
+
+VIDEO_EXTRA = "pip install 'ecm-tal[video]'"
+_EPSILON = 1e-6  # seconds: timestamps closer than this are the same instant
+
+
+def import_av() -> Any:
+    """PyAV, or one :class:`InputError` line saying what to install."""
+    try:
+        import av
+    except ImportError:
+        raise InputError(None, f"reading video files needs PyAV: {VIDEO_EXTRA}") from None
+    return av
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video file.
+
+    Attributes:
+        duration: seconds, from the stream or container (or the last frame's time when neither says).
+        fps: the stream's average frame rate (frames/s).
+        width, height: pixels.
+    """
+
+    duration: float
+    fps: float
+    width: int
+    height: int
+
+
+def _open(path: Path) -> Any:
+    av = import_av()
+    check_input_file(path, "video file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable video file ({type(exc).__name__}: {exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(path, "has no video stream")
+    return container
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Duration, frame rate and size of ``path``; :class:`InputError` for an unreadable file or no video."""
+    target = Path(path)
+    with _open(target) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate) if stream.average_rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        return VideoInfo(duration, rate, int(stream.codec_context.width), int(stream.codec_context.height))
+
+
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the shorter side scaled to ``short_side``, aspect kept (even numbers).
+
+    >>> resized_size(320, 240, 256)
+    (342, 256)
+    """
+    scale = short_side / min(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def centre_crop(frame: np.ndarray, crop: int) -> np.ndarray:
+    """The centre ``crop × crop`` of a ``(H, W, C)`` frame (the whole frame on a side shorter than ``crop``)."""
+    height, width = frame.shape[:2]
+    top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
+    return frame[top : top + crop, left : left + crop]
+
+
+def read_frames(
+    path: str | os.PathLike[str],
+    *,
+    fps: float = 25.0,
+    short_side: int = 256,
+    crop: int = 224,
+    chunk: int = 128,
+) -> Iterator[np.ndarray]:
+    """The frames of ``path`` at ``fps``, resized and centre-cropped: chunks of ``(n ≤ chunk, crop, crop, 3)`` uint8.
+
+    Raises :class:`InputError` for an unreadable file, one with no video stream, or a decoding error.
+    """
+    av = import_av()
+    target = Path(path)
+    buffer: list[np.ndarray] = []
+    emitted = 0  # output frames so far: the next one is shown at time emitted / fps
+    shown: np.ndarray | None = None  # the last decoded frame (cropped), with its time
+    shown_time = -math.inf
+    with _open(target) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        size = resized_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        frame_step = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
+        try:
+            for frame in container.decode(stream):
+                time = frame.time if frame.time is not None else (shown_time + frame_step)
+                image = centre_crop(frame.to_ndarray(width=size[0], height=size[1], format="rgb24"), crop)
+                # Every output time before this frame's shows the previous frame (times compared to 1 µs).
+                while shown is not None and emitted / fps < time - _EPSILON:
+                    buffer.append(shown)
+                    emitted += 1
+                    if len(buffer) == chunk:
+                        yield np.stack(buffer)
+                        buffer.clear()
+                shown, shown_time = image, time
+        except av.error.FFmpegError as exc:
+            raise InputError(target, f"cannot decode ({type(exc).__name__}: {exc})") from None
+    if shown is not None:  # the last frame is shown for one frame duration
+        while emitted / fps < shown_time + frame_step - _EPSILON:
+            buffer.append(shown)
+            emitted += 1
+    if buffer:
+        yield np.stack(buffer)

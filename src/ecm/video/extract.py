@@ -1,0 +1,338 @@
+"""Video files → two-stream I3D features in the common layout, one video at a time, resumable.
+
+Per video: frames at ``fps`` (resized, centre-cropped; :mod:`ecm.video.decode`), optical flow between
+consecutive frames (:mod:`ecm.video.flow`), cut into ``T = ⌊frames / snippet⌋`` complete snippets of
+``snippet`` frames (the tail shorter than a snippet is left out), each snippet through the RGB and the flow
+I3D (:mod:`ecm.video.i3d`) → one 1024-d feature per stream. Written to
+``ROOT/features/SPLIT/{rgb,flow}/VID.npy`` float32 ``(T, 1024)``, both staged and published together,
+and the video's timing to ``ROOT/video_info.json`` (the extraction fps and the seconds its T snippets
+cover), which :class:`ecm.data.folder.DatasetFolder` reads when ``gt.json`` does not give them.
+
+Decoding and flow run in worker processes (a torch ``DataLoader`` over the videos); the networks run in
+the main process, batched, on the GPU when there is one. Frames stream through in chunks of ``batch``
+snippets, so memory does not grow with a video's length. Finished videos are skipped, so a re-run after an
+interruption continues; a file that cannot be read is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ecm.data.annotations import check_video_id
+from ecm.data.folder import VIDEO_INFO
+from ecm.errors import InputError
+from ecm.files import read_json, staged, write_json
+from ecm.video.decode import probe, read_frames
+from ecm.video.flow import FlowEstimator, FlowMethod, scale_flow
+
+log = logging.getLogger(__name__)
+
+VIDEO_SPLIT = "video"  # the split `ecm localize --video` extracts into
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How features are extracted (the defaults are those of the released THUMOS14 I3D features).
+
+    Attributes:
+        fps: frames per second the video is resampled to.
+        snippet: frames per snippet (one feature per snippet).
+        short_side, crop: the shorter side is resized to ``short_side`` pixels, the centre ``crop²`` kept.
+        flow: ``tvl1``, ``farneback`` or ``none`` (RGB only).
+        batch: snippets per network forward (and per chunk of frames in memory).
+        workers: decoding and flow processes (0: in the main process).
+    """
+
+    fps: float = 25.0
+    snippet: int = 16
+    short_side: int = 256
+    crop: int = 224
+    flow: FlowMethod = "tvl1"
+    batch: int = 8
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.fps > 0 and self.snippet >= 1 and self.batch >= 1 and self.workers >= 0):
+            raise InputError(None, "--fps must be > 0, --snippet and --batch ≥ 1, --workers ≥ 0")
+        if not 16 <= self.crop <= self.short_side:
+            raise InputError(None, f"--crop must lie in [16, --short-side], got {self.crop}")
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams written: ``("rgb", "flow")``, or ``("rgb",)`` without flow."""
+        return ("rgb",) if self.flow == "none" else ("rgb", "flow")
+
+
+@dataclass
+class Snippets:
+    """A chunk of one video's snippets, as a worker hands it to the networks.
+
+    Attributes:
+        video: index of the video in the job's list.
+        rgb: ``(n, snippet, crop, crop, 3)`` uint8 frames, or None on failure.
+        flow: ``(n, snippet, crop, crop, 2)`` float32 flow in [-1, 1], or None (no flow, or failure).
+        last: the video's final chunk.
+        error: the problem, when the video could not be read.
+        seconds: the video's duration (from the container), filled on the last chunk.
+    """
+
+    video: int
+    rgb: np.ndarray | None = None
+    flow: np.ndarray | None = None
+    last: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def video_snippets(path: Path, options: ExtractOptions) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """``(rgb, flow)`` chunks of complete snippets of ``path`` (see :class:`Snippets` for the shapes)."""
+    estimator = FlowEstimator(options.flow) if options.flow != "none" else None
+    size, per_chunk = options.snippet, options.snippet * options.batch
+    frames: list[np.ndarray] = []  # frames not yet emitted
+    greys: list[np.ndarray] = []
+    flows: list[np.ndarray] = []  # flow of frames[i] → frames[i + 1], for every frame that has a successor
+    chunks = read_frames(
+        path, fps=options.fps, short_side=options.short_side, crop=options.crop, chunk=per_chunk
+    )
+    for chunk in chunks:
+        for frame in chunk:
+            frames.append(frame)
+            if estimator is not None:
+                greys.append(estimator.grey(frame[None])[0])
+                if len(greys) >= 2:
+                    flows.append(scale_flow(estimator.pair(greys[-2], greys[-1])))
+                    greys = greys[-1:]
+        # Emit whole snippets whose every frame has its flow (the last frame waits for its successor).
+        ready = (len(flows) if estimator is not None else len(frames)) // size * size
+        if ready >= per_chunk:
+            yield _cut(frames, flows, ready, size, estimator is not None)
+            del frames[:ready], flows[:ready]
+    if estimator is not None and frames and flows:
+        flows.append(flows[-1])  # the last frame has no successor: repeat the last field
+    ready = len(frames) // size * size
+    if ready:
+        yield _cut(frames, flows, ready, size, estimator is not None)
+
+
+def _cut(
+    frames: list[np.ndarray], flows: list[np.ndarray], count: int, size: int, with_flow: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    rgb = np.stack(frames[:count]).reshape(count // size, size, *frames[0].shape)
+    flow = np.stack(flows[:count]).reshape(count // size, size, *flows[0].shape) if with_flow else None
+    return rgb, flow
+
+
+class _Videos(IterableDataset[Snippets]):
+    """The job's videos, each worker taking every ``num_workers``-th one, as :class:`Snippets` chunks."""
+
+    def __init__(self, paths: Sequence[Path], options: ExtractOptions) -> None:
+        self.paths, self.options = list(paths), options
+
+    def __iter__(self) -> Iterator[Snippets]:
+        info = get_worker_info()
+        start, step = (info.id, info.num_workers) if info is not None else (0, 1)
+        for index in range(start, len(self.paths), step):
+            path = self.paths[index]
+            try:
+                seconds = probe(path).duration
+                previous: Snippets | None = None
+                for rgb, flow in video_snippets(path, self.options):
+                    if previous is not None:
+                        yield previous
+                    previous = Snippets(index, rgb, flow)
+                if previous is None:
+                    raise InputError(path, f"is shorter than one snippet ({self.options.snippet} frames)")
+                previous.last, previous.seconds = True, seconds
+                yield previous
+            except InputError as exc:
+                yield Snippets(index, last=True, error=str(exc))
+
+
+def _single(batch: list[Snippets]) -> Snippets:
+    return batch[0]
+
+
+@dataclass
+class ExtractReport:
+    """What a job did: videos written, skipped (already there) and failed (with the one-line problem)."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def video_ids(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Each file's video id (its name without the extension); two files with one id is an error."""
+    ids = [check_video_id(Path(p).stem, p) for p in paths]
+    seen: dict[str, str] = {}
+    for vid, path in zip(ids, paths, strict=True):
+        if vid in seen:
+            raise InputError(path, f"has the same video id {vid!r} as {seen[vid]}")
+        seen[vid] = os.fspath(path)
+    return ids
+
+
+def feature_path(root: Path, split: str, stream: str, video_id: str) -> Path:
+    """``ROOT/features/SPLIT/STREAM/VID.npy``."""
+    return root / "features" / split / stream / f"{video_id}.npy"
+
+
+def extract_videos(
+    paths: Sequence[str | os.PathLike[str]],
+    root: str | os.PathLike[str],
+    *,
+    split: str,
+    networks: dict[str, torch.nn.Module],
+    options: ExtractOptions,
+    device: torch.device,
+    progress: Callable[[int, int], object] | None = None,
+) -> ExtractReport:
+    """Extract every video not yet in ``root``; returns what was written, skipped and failed.
+
+    Args:
+        networks: ``{"rgb": I3D, "flow": I3D}`` (``rgb`` only when ``options.flow == "none"``), in eval mode
+            on ``device``.
+        progress: called with (videos finished, frames processed) increments.
+    """
+    base = Path(root)
+    ids = video_ids(paths)
+    report = ExtractReport()
+    todo: list[tuple[Path, str]] = []
+    for path, vid in zip(paths, ids, strict=True):
+        if all(feature_path(base, split, s, vid).is_file() for s in options.streams):
+            report.skipped.append(vid)
+        else:
+            todo.append((Path(path), vid))
+    if not todo:
+        return report
+    loader = DataLoader(
+        _Videos([path for path, _ in todo], options),
+        batch_size=1,
+        collate_fn=_single,
+        num_workers=options.workers,
+        multiprocessing_context="spawn" if options.workers else None,
+    )
+    features: dict[int, dict[str, list[np.ndarray]]] = {}
+    for chunk in loader:
+        vid = todo[chunk.video][1]
+        if chunk.error is not None:
+            report.failed.append(chunk.error)
+            features.pop(chunk.video, None)
+            if progress is not None:
+                progress(1, 0)
+            continue
+        parts = features.setdefault(chunk.video, {s: [] for s in options.streams})
+        assert chunk.rgb is not None
+        parts["rgb"].append(_forward(networks["rgb"], _rgb_input(chunk.rgb), device))
+        if chunk.flow is not None:
+            parts["flow"].append(_forward(networks["flow"], _flow_input(chunk.flow), device))
+        if progress is not None:
+            progress(0, chunk.rgb.shape[0] * chunk.rgb.shape[1])
+        if chunk.last:
+            arrays = {s: np.concatenate(parts[s]) for s in options.streams}
+            _write_video(base, split, vid, arrays, options, chunk.seconds)
+            features.pop(chunk.video)
+            report.written.append(vid)
+            if progress is not None:
+                progress(1, 0)
+    return report
+
+
+def _rgb_input(frames: np.ndarray) -> torch.Tensor:
+    """``(n, S, H, W, 3)`` uint8 → ``(n, 3, S, H, W)`` float32 in [-1, 1]."""
+    tensor = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float()
+    return tensor / 127.5 - 1.0
+
+
+def _flow_input(flow: np.ndarray) -> torch.Tensor:
+    """``(n, S, H, W, 2)`` float32 in [-1, 1] → ``(n, 2, S, H, W)``."""
+    return torch.from_numpy(flow).permute(0, 4, 1, 2, 3).contiguous()
+
+
+def _forward(network: torch.nn.Module, clips: torch.Tensor, device: torch.device) -> np.ndarray:
+    """``(n, C, S, H, W)`` clips → ``(n, 1024)`` float32 features."""
+    with torch.inference_mode():
+        return network(clips.to(device)).float().cpu().numpy()
+
+
+def _write_video(
+    root: Path,
+    split: str,
+    video_id: str,
+    arrays: dict[str, np.ndarray],
+    options: ExtractOptions,
+    seconds: float,
+) -> None:
+    """Both streams' files, published together, then the video's entry in ``video_info.json``."""
+    with staged() as staging:
+        for stream, array in arrays.items():
+            with open(staging.file(feature_path(root, split, stream, video_id)), "wb") as handle:
+                np.save(handle, array.astype(np.float32), allow_pickle=False)
+    snippets = int(next(iter(arrays.values())).shape[0])
+    entry = {
+        "fps": options.fps,
+        "frames_per_snippet": options.snippet,
+        "snippets": snippets,
+        "duration": snippets * options.snippet / options.fps,  # the seconds the T snippets cover
+        "source_duration": seconds,
+    }
+    info_path = root / VIDEO_INFO
+    info = read_json(info_path, missing_ok=True) or {}
+    info[video_id] = entry
+    write_json(info_path, info, indent=1)
+
+
+def load_networks(
+    options: ExtractOptions, rgb_weights: str | None, flow_weights: str | None, device: torch.device
+) -> dict[str, torch.nn.Module]:
+    """The I3D network of each stream ``options`` writes, from the user's weight files, on ``device``."""
+    from ecm.video.i3d import load_i3d
+
+    files = {"rgb": (rgb_weights, "--rgb-weights", 3), "flow": (flow_weights, "--flow-weights", 2)}
+    networks: dict[str, torch.nn.Module] = {}
+    for stream in options.streams:
+        path, flag, channels = files[stream]
+        if path is None:
+            raise InputError(None, f"{flag} is needed (a converted Kinetics I3D file; nothing is downloaded)")
+        networks[stream] = load_i3d(path, channels).to(device).eval()
+    return networks
+
+
+def extract_files(
+    paths: Sequence[str | os.PathLike[str]],
+    root: Path,
+    *,
+    split: str,
+    options: ExtractOptions,
+    rgb_weights: str | None,
+    flow_weights: str | None,
+    device: str = "auto",
+    quiet: bool = False,
+) -> ExtractReport:
+    """Check the files and weights, then :func:`extract_videos` with progress bars over videos and frames."""
+    from ecm.device import resolve_device
+    from ecm.progress import progress_bar
+
+    video_ids(paths)  # refuses duplicate ids before any work
+    target = resolve_device(device)
+    networks = load_networks(options, rgb_weights, flow_weights, target)
+    with (
+        progress_bar(len(paths), "extract", quiet=quiet) as videos,
+        progress_bar(None, "frames", quiet=quiet, unit="frame") as frames,
+    ):
+
+        def advance(done: int, count: int) -> None:
+            videos.update(done)
+            frames.update(count)
+
+        return extract_videos(
+            paths, root, split=split, networks=networks, options=options, device=target, progress=advance
+        )

@@ -1,0 +1,236 @@
+"""From video files to features: timestamps resampling, flow sign and size, the extraction's files, resume,
+bad files, worker processes, and `ecm localize --video` end to end. Videos are encoded here with PyAV.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecm.cli import main
+from ecm.video.decode import probe, read_frames, resized_size
+from ecm.video.extract import ExtractOptions, _flow_input, _rgb_input, video_snippets
+from ecm.video.flow import FlowEstimator, scale_flow
+from ecm.video.i3d import I3D
+
+av = pytest.importorskip("av")
+
+SMALL = ["--crop", "112", "--short-side", "128", "--flow", "farneback", "--device", "cpu", "--quiet"]
+
+
+def encode(path: Path, frames: int, fps: int, size: tuple[int, int] = (160, 120)) -> Path:
+    """A video of a bright square moving right by 2 pixels a frame on a dark, textured background."""
+    width, height = size
+    rng = np.random.default_rng(0)
+    background = (rng.random((height, width, 3)) * 60).astype(np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = background.copy()
+            image[40:80, 10 + 2 * i : 50 + 2 * i] = 230
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def encode_audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 1024), dtype=np.float32)
+        for _ in range(4):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    return {
+        "thirty": encode(folder / "thirty.mp4", 90, 30),  # 3 s: 75 frames at 25 fps → 4 snippets
+        "exact": encode(folder / "exact.mp4", 64, 25),  # 64 frames at 25 fps → 4 snippets exactly
+        "corrupt": _write(folder / "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8),
+        "audio": encode_audio_only(folder / "audio.m4a"),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Random I3D weights in the public naming (the converted Kinetics files load the same way)."""
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    rgb, flow = folder / "rgb.pt", folder / "flow.pt"
+    torch.save(I3D(3).state_dict(), rgb)
+    torch.save(I3D(2).state_dict(), flow)
+    return rgb, flow
+
+
+def test_frames_are_resampled_by_timestamps(videos: dict[str, Path]) -> None:
+    info = probe(videos["thirty"])
+    assert info.fps == 30 and info.duration == pytest.approx(3.0) and (info.width, info.height) == (160, 120)
+    frames = np.concatenate(list(read_frames(videos["thirty"], fps=25, short_side=128, crop=112, chunk=32)))
+    assert frames.shape == (75, 112, 112, 3) and frames.dtype == np.uint8
+    # At 25 fps, output frame k shows source frame ⌊k · 30 / 25⌋: the square's left edge moves with it.
+    left = [int(np.argmax(f[56, :, 0] > 150)) for f in frames]
+    expected = [
+        int(np.argmax(f[56, :, 0] > 150))
+        for f in np.concatenate(list(read_frames(videos["thirty"], fps=30, short_side=128, crop=112)))
+    ]
+    assert left == [expected[int(k * 30 // 25)] for k in range(75)]
+    assert resized_size(160, 120, 128) == (170, 128)
+
+
+def test_snippet_count_and_network_input_range(videos: dict[str, Path]) -> None:
+    options = ExtractOptions(crop=112, short_side=128, flow="farneback", batch=3)
+    chunks = list(video_snippets(videos["exact"], options))
+    rgb = np.concatenate([c[0] for c in chunks])
+    flow = np.concatenate([c[1] for c in chunks if c[1] is not None])
+    assert rgb.shape == (4, 16, 112, 112, 3) and flow.shape == (4, 16, 112, 112, 2)
+    assert [len(c[0]) for c in chunks] == [3, 1]  # chunks of --batch snippets: memory stays bounded
+    clips = _rgb_input(rgb)
+    assert clips.shape == (4, 3, 16, 112, 112) and clips.min() >= -1.0 and clips.max() <= 1.0
+    assert clips.min() < -0.5 and clips.max() > 0.5
+    assert _flow_input(flow).abs().max() <= 1.0
+
+
+def test_tvl1_flow_of_a_translating_pattern_has_the_right_sign_and_size() -> None:
+    rng = np.random.default_rng(1)
+    texture = rng.random((24, 24))
+    image = np.kron(texture, np.ones((4, 4)))  # 96 × 96, blocks of 4 pixels
+    first = (image * 255).astype(np.uint8)
+    second = np.roll(first, 3, axis=1)  # everything moves 3 pixels right
+    for method in ("tvl1", "farneback"):
+        estimator = FlowEstimator(method)
+        flow = estimator.pair(first, second)[16:-16, 16:-16]  # away from the wrapped border
+        assert np.median(flow[..., 0]) == pytest.approx(3.0, abs=0.5), method
+        assert abs(np.median(flow[..., 1])) < 0.5, method
+    assert scale_flow(np.array([3.0])).tolist() == pytest.approx([0.15])
+
+
+def test_extract_writes_resumes_and_reports_bad_files(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+
+    def extract(*files: Path, out: Path = root, extra: tuple[str, ...] = ()) -> int:
+        args = ["extract", *map(str, files), "--out", str(out), "--rgb-weights", str(weights[0])]
+        return main([*args, "--flow-weights", str(weights[1]), *SMALL, *extra])
+
+    assert extract(videos["thirty"], videos["exact"]) == 0
+    files = {s: root / "features" / "test" / s / "thirty.npy" for s in ("rgb", "flow")}
+    arrays = {s: np.load(p) for s, p in files.items()}
+    assert all(
+        a.shape == (4, 1024) and a.dtype == np.float32 and np.isfinite(a).all() for a in arrays.values()
+    )
+    info = json.loads((root / "video_info.json").read_text())
+    assert info["thirty"]["duration"] == pytest.approx(4 * 16 / 25) and info["thirty"]["fps"] == 25
+    assert info["thirty"]["source_duration"] == pytest.approx(3.0)
+    assert main(["data", "check", str(root), "--quiet"]) == 0
+    capsys.readouterr()
+
+    # A re-run skips what is there; bad files are one line each, the others are written; exit 2.
+    stamps = {p: p.stat().st_mtime_ns for p in files.values()}
+    bad = (videos["corrupt"], videos["audio"], tmp_path / "missing.mp4")
+    assert extract(videos["thirty"], videos["exact"], *bad) == 2
+    out, err = capsys.readouterr()
+    assert "0 video(s) into" in out and "2 already there, 3 failed" in out
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("ecm: error: ") for line in lines)
+    assert (
+        "corrupt.mp4" in lines[0]
+        and "audio.m4a: has no video stream" in lines[1]
+        and "missing.mp4" in lines[2]
+    )
+    assert {p: p.stat().st_mtime_ns for p in files.values()} == stamps
+
+    # Deterministic, and the same from a worker process.
+    again = tmp_path / "again"
+    assert extract(videos["thirty"], out=again, extra=("--workers", "1")) == 0
+    for stream, array in arrays.items():
+        np.testing.assert_array_equal(np.load(again / "features" / "test" / stream / "thirty.npy"), array)
+
+
+def test_extract_needs_weight_files(
+    videos: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["extract", str(videos["exact"]), "--out", str(tmp_path / "r"), *SMALL]) == 2
+    assert "--rgb-weights is needed" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    torch.save({"conv.weight": torch.zeros(1)}, bad)
+    args = [
+        "extract",
+        str(videos["exact"]),
+        "--out",
+        str(tmp_path / "r"),
+        "--rgb-weights",
+        str(bad),
+        "--flow",
+        "none",
+    ]
+    assert main([*args, "--crop", "112", "--short-side", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.pt" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_localize_video_files_end_to_end(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny run trained on 2048-wide synthetic features localizes video files through their features."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["synth", str(data), "--preset", "tiny", "--feature-dim", "2048", "--quiet"]) == 0
+    train = ["train", "synthetic-tiny", "--out", str(run), "--epochs", "2", "--quiet"]
+    assert main([*train, "--set", f"data.root={data}", "--set", "model.hidden_dim=16"]) == 0
+    pred = tmp_path / "p.json"
+    args = ["localize", str(run), "--video", str(videos["thirty"]), str(videos["exact"]), "--out", str(pred)]
+    args += [
+        "--rgb-weights",
+        str(weights[0]),
+        "--flow-weights",
+        str(weights[1]),
+        "--csv",
+        str(tmp_path / "p.csv"),
+    ]
+    assert main([*args, *SMALL]) == 0
+    results = json.loads(pred.read_text())["results"]
+    assert sorted(results) == ["exact", "thirty"]
+    for detections in results.values():
+        assert all(0.0 <= d["segment"][0] <= d["segment"][1] <= 4 * 16 / 25 + 1e-9 for d in detections)
+    assert (run / "video_cache" / "features" / "video" / "rgb" / "thirty.npy").is_file()
+    capsys.readouterr()
+    plot = tmp_path / "thirty.png"
+    cache = run / "video_cache"
+    assert (
+        main(
+            [
+                "plot",
+                str(run),
+                "--data",
+                str(cache),
+                "--split",
+                "video",
+                "--video",
+                "thirty",
+                "--out",
+                str(plot),
+            ]
+        )
+        == 0
+    )
+    assert plot.read_bytes()[:4] == b"\x89PNG"
