@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_postprocess.py
 	$(BIN)/python benchmarks/bench_localize.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_extract.py
 
 calibrate: $(STAMP)
 	$(BIN)/python benchmarks/calibrate_synthetic.py
