@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ecm.cli import main
+from ecm.errors import InputError
 from ecm.video.decode import probe, read_frames, resized_size
 from ecm.video.extract import ExtractOptions, _flow_input, _rgb_input, video_snippets
 from ecm.video.flow import FlowEstimator, scale_flow
@@ -234,3 +235,19 @@ def test_localize_video_files_end_to_end(
         == 0
     )
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_the_video_extra_one_line_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    assert main(["extract", str(video), "--out", str(tmp_path / "r"), "--flow", "none", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'ecm-tal[video]'" in err
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(InputError, match=r"ecm-tal\[video\]"):
+        FlowEstimator("tvl1")

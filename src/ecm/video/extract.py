@@ -30,8 +30,8 @@ from ecm.data.annotations import check_video_id
 from ecm.data.folder import VIDEO_INFO
 from ecm.errors import InputError
 from ecm.files import read_json, staged, write_json
-from ecm.video.decode import probe, read_frames
-from ecm.video.flow import FlowEstimator, FlowMethod, scale_flow
+from ecm.video.decode import import_av, probe, read_frames
+from ecm.video.flow import FlowEstimator, FlowMethod, import_cv2, scale_flow
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,9 @@ def extract_files(
     from ecm.progress import progress_bar
 
     video_ids(paths)  # refuses duplicate ids before any work
+    import_av()  # the video extra, first: its absence is the likeliest problem
+    if options.flow != "none":
+        import_cv2()
     target = resolve_device(device)
     networks = load_networks(options, rgb_weights, flow_weights, target)
     with (
