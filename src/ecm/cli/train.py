@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         config, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, device=args.device
     )
     summary = trainer.fit()
+    if not trainer.group.is_main:  # under torchrun, rank 0 reports
+        return 0
     for label, chosen in (
         ("best on test (paper protocol)", summary.best_on_test),
         ("last epoch", summary.last),

@@ -167,10 +167,8 @@ def make_loader(
 
 
 def set_epoch(loader: DataLoader[Example], epoch: int) -> None:
-    """Select ``epoch`` on a loader made by :func:`make_loader` (sampling and shuffling)."""
-    dataset = loader.dataset
-    sampler = loader.sampler
-    if isinstance(dataset, SnippetDataset):
-        dataset.set_epoch(epoch)
-    if isinstance(sampler, EpochSampler):
-        sampler.set_epoch(epoch)
+    """Select ``epoch`` on a loader's dataset, sampler and batch sampler, whichever can (sampling, shuffling)."""
+    for part in (loader.dataset, loader.sampler, loader.batch_sampler):
+        select = getattr(part, "set_epoch", None)
+        if callable(select):
+            select(epoch)

@@ -30,28 +30,42 @@ def train_one_epoch(
     model: nn.Module,
     criterion: Criterion,
     optimizer: torch.optim.Optimizer,
-    batches: Iterable[Batch],
+    batches: Iterable[Batch | tuple[Batch, float]],
     *,
     lr: float,
     device: torch.device,
-) -> dict[str, float]:
-    """One pass over ``batches`` at learning rate ``lr``; returns each loss term's mean over the batches."""
+    world: int = 1,
+) -> tuple[dict[str, float], int]:
+    """One pass over ``batches`` at learning rate ``lr``.
+
+    Args:
+        batches: batches, or — across ``world`` processes — ``(this rank's share, its videos / the global
+            batch size)`` pairs; a share weighted 0 only joins the gradient average (see
+            :mod:`ecm.training.distributed`).
+
+    Returns:
+        per loss term the sum over batches of ``share · mean over the share`` (summed over the ranks this
+        is the sum of the global batch means), and the number of batches.
+    """
     for group in optimizer.param_groups:
         group["lr"] = lr
     model.train()
     sums: dict[str, float] = {}
     count = 0
-    for batch in batches:
+    for item in batches:
+        batch, share = item if isinstance(item, tuple) else (item, 1.0)
         batch = batch.to(device)
         output = model(batch.features, batch.labels)  # features (B, T, D), labels (B, C)
         losses = criterion(output, batch.labels)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        (losses["total"] if world == 1 else losses["total"] * (world * share)).backward()
         optimizer.step()
         for name, value in losses.items():
-            sums[name] = sums.get(name, 0.0) + float(value.detach())
+            sums[name] = sums.get(name, 0.0) + (
+                float(value.detach()) if share == 1.0 else share * float(value.detach())
+            )
         count += 1
-    return {name: total / max(count, 1) for name, total in sums.items()}
+    return sums, count
 
 
 def evaluate_split(

@@ -16,6 +16,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from ecm.config import ExperimentConfig, OptimConfig, config_differences, config_from_dict, config_to_dict
-from ecm.data.dataset import Example, make_loader, set_epoch
+from ecm.data.dataset import Example, SnippetDataset, collate, make_loader, set_epoch
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out, prepare_dataset
 from ecm.device import resolve_device
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult, check_selection
+from ecm.inference import localize_predictions, predict_split, score_detections, select_videos
 from ecm.losses import Criterion, build_criterion
 from ecm.model import build_model
 from ecm.progress import progress_bar
 from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ecm.training.distributed import (
+    ShardedBatchSampler,
+    barrier,
+    gather_to_main,
+    init_from_environment,
+    process_device,
+    sum_across,
+)
 from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
 
@@ -99,7 +109,9 @@ class Trainer:
     ) -> None:
         self.run = RunDir(run_dir)
         self.config, self.resume, self.overwrite, self.quiet = config, resume, overwrite, quiet
-        self.device = resolve_device(device or config.train.device)
+        name = device or config.train.device
+        self.group = init_from_environment(name)
+        self.device = resolve_device(process_device(self.group, name))
         check_selection(config.eval.selection, config.eval.tious)
         if resume:
             if not self.run.last_checkpoint.exists():
@@ -120,15 +132,20 @@ class Trainer:
 
         The data are opened before anything is written. A new run folder that fails before its first
         checkpoint is removed again, so a corrected re-run does not find a half-made run in its way.
+        Under torchrun, rank 0 prepares the data first (it may generate them) and alone writes.
         """
-        data = open_training_data(self.config, quiet=self.quiet)
-        if self.overwrite and not self.resume and self.run.path.exists():
+        main = self.group.is_main
+        data = open_training_data(self.config, quiet=self.quiet) if main else None
+        barrier(self.group)
+        data = data or open_training_data(self.config, quiet=True)
+        if main and self.overwrite and not self.resume and self.run.path.exists():
             shutil.rmtree(self.run.path)
         existed, fresh = self.run.path.exists(), self.run.is_empty()
+        barrier(self.group)
         try:
             return self._train(data)
         except BaseException:
-            if fresh and not self.run.last_checkpoint.exists():  # all in it is ours, and worth nothing
+            if main and fresh and not self.run.last_checkpoint.exists():  # all in it is ours, worth nothing
                 for child in self.run.path.iterdir() if existed else ():
                     if child.is_dir():
                         shutil.rmtree(child)
@@ -140,80 +157,150 @@ class Trainer:
 
     def _train(self, data: TrainingData) -> RunSummary:
         """The recipe: seed, build, (restore,) then train and evaluate epoch by epoch, checkpointing each."""
-        cfg = self.config
-        self.run.checkpoints.mkdir(parents=True, exist_ok=True)
+        cfg, main = self.config, self.group.is_main
+        if main:
+            self.run.checkpoints.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model, len(data.class_names), data.feature_dim).to(self.device)
         criterion = build_criterion(cfg.loss, cfg.model.variant)
         optimizer = build_optimizer(model, cfg.optim)
         history = self._restore(model, optimizer) if self.resume else []
-        self.run.write_config(cfg)
-        loader = make_loader(
-            data.train,
-            batch_size=cfg.train.batch_size,
-            train=True,
-            length=cfg.model.train_length,
-            mode=cfg.data.train_sampling,
-            seed=cfg.train.seed,
-            num_workers=cfg.data.num_workers,
-        )
+        if main:
+            self.run.write_config(cfg)
+        loader = self._loader(data)
+        network = self._parallel(model)
         best = max((h.selection for h in history if h.selection is not None), default=-math.inf)
         with (
-            progress_bar(cfg.train.epochs, "train", quiet=self.quiet, unit="epoch") as bar,
+            progress_bar(cfg.train.epochs, "train", quiet=self.quiet or not main, unit="epoch") as bar,
             self._tensorboard() as board,
         ):
             bar.update(len(history))
             for epoch in range(len(history) + 1, cfg.train.epochs + 1):
-                record = self._epoch(epoch, model, criterion, optimizer, loader, data)
+                record = self._epoch(epoch, network, model, criterion, optimizer, loader, data)
                 history.append(record)
-                payload = self._payload(epoch, model, optimizer, history, data)
-                if record.selection is not None and record.selection > best:
-                    best = record.selection  # best.pt first: last.pt never runs ahead of a newer best
-                    save_checkpoint(self.run.checkpoint("best"), payload)
-                save_checkpoint(self.run.last_checkpoint, payload)
-                self.run.write_history(history)
-                log_epoch(board, record)
+                if main:
+                    payload = self._payload(epoch, model, optimizer, history, data)
+                    if record.selection is not None and record.selection > best:
+                        best = record.selection  # best.pt first: last.pt never runs ahead of a newer best
+                        save_checkpoint(self.run.checkpoint("best"), payload)
+                    save_checkpoint(self.run.last_checkpoint, payload)
+                    self.run.write_history(history)
+                    log_epoch(board, record)
                 bar.set_postfix(progress_postfix(record, cfg.eval.selection))
                 bar.update(1)
         summary = summarize(history, cfg.eval.selection)
-        self.run.write_summary(summary)
+        if main:
+            self.run.write_summary(summary)
+        barrier(self.group)
         return summary
+
+    def _loader(self, data: TrainingData) -> DataLoader[Example]:
+        """The training loader: the one-process order, or this rank's share of each global batch."""
+        cfg = self.config
+        if not self.group.distributed:
+            return make_loader(
+                data.train,
+                batch_size=cfg.train.batch_size,
+                train=True,
+                length=cfg.model.train_length,
+                mode=cfg.data.train_sampling,
+                seed=cfg.train.seed,
+                num_workers=cfg.data.num_workers,
+            )
+        dataset = SnippetDataset(
+            data.train, length=cfg.model.train_length, mode=cfg.data.train_sampling, seed=cfg.train.seed
+        )
+        sampler = ShardedBatchSampler(
+            len(dataset),
+            cfg.train.batch_size,
+            seed=cfg.train.seed,
+            rank=self.group.rank,
+            world=self.group.world,
+        )
+        return DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers
+        )
+
+    def _parallel(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` wrapped in DistributedDataParallel under torchrun, else itself."""
+        if not self.group.distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def _epoch(
         self,
         epoch: int,
+        network: torch.nn.Module,
         model: torch.nn.Module,
         criterion: Criterion,
         optimizer: torch.optim.Optimizer,
         loader: DataLoader[Example],
         data: TrainingData,
     ) -> EpochRecord:
-        """Train one epoch, then evaluate when the schedule says so."""
+        """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only)."""
         cfg = self.config
         started = time.perf_counter()
         lr = learning_rate(cfg.optim, epoch)
         set_epoch(loader, epoch)
-        loss = train_one_epoch(model, criterion, optimizer, loader, lr=lr, device=self.device)
+        batches: Any = loader
+        if self.group.distributed:
+            sampler = loader.batch_sampler
+            assert isinstance(sampler, ShardedBatchSampler)
+            batches = zip(loader, sampler.shares(), strict=True)
+        with warnings.catch_warnings():
+            # DDP notes that a 1×1 convolution's gradient has other strides than its bucket: speed only.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            sums, count = train_one_epoch(
+                network, criterion, optimizer, batches, lr=lr, device=self.device, world=self.group.world
+            )
+        loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
         if not (epoch == cfg.train.epochs or (interval > 0 and epoch % interval == 0)):
             return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
-        test = self.evaluate(model, data.test).summary()
-        val = self.evaluate(model, data.val).summary() if data.val is not None else None
-        selection = test.value(cfg.eval.selection)
-        return EpochRecord(epoch, lr, loss, time.perf_counter() - started, test, val, selection)
+        test = self.evaluate(model, data.test)
+        val = self.evaluate(model, data.val) if data.val is not None else None
+        if test is None:  # not rank 0
+            return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
+        summary = test.summary()
+        selection = summary.value(cfg.eval.selection)
+        val_summary = val.summary() if val is not None else None
+        return EpochRecord(epoch, lr, loss, time.perf_counter() - started, summary, val_summary, selection)
 
-    def evaluate(self, model: torch.nn.Module, split: SplitData) -> DetectionResult:
-        """Localize and score ``split`` with the current weights, in memory."""
+    def evaluate(self, model: torch.nn.Module, split: SplitData) -> DetectionResult | None:
+        """Localize and score ``split`` with the current weights, in memory.
+
+        Under torchrun every rank predicts its share of the videos and rank 0 scores them all; the other
+        ranks get ``None``.
+        """
         cfg = self.config
-        return evaluate_split(
+        if not self.group.distributed:
+            return evaluate_split(
+                model,
+                split,
+                postprocess=cfg.postprocess,
+                tious=cfg.eval.tious,
+                device=self.device,
+                batch_size=cfg.train.eval_batch_size,
+                length=cfg.test_length,
+            )
+        ids = [v.video_id for v in split.videos]
+        share = select_videos(split, ids[self.group.rank :: self.group.world])
+        mine = predict_split(
             model,
-            split,
-            postprocess=cfg.postprocess,
-            tious=cfg.eval.tious,
+            share,
             device=self.device,
             batch_size=cfg.train.eval_batch_size,
-            length=cfg.test_length,
+            uniform_length=cfg.test_length,
         )
+        parts = gather_to_main(self.group, mine)
+        if parts is None:
+            return None
+        predictions = {vid: part[vid] for part in parts for vid in part}
+        ordered = {vid: predictions[vid] for vid in ids}
+        return score_detections(localize_predictions(ordered, split, cfg.postprocess), split, cfg.eval.tious)
 
     def _restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[EpochRecord]:
         """Load ``last.pt`` into the model, the optimiser and the RNG; returns the history so far."""
@@ -248,7 +335,7 @@ class Trainer:
 
     def _tensorboard(self) -> contextlib.AbstractContextManager[Any]:
         """A TensorBoard writer under ``RUN/tensorboard`` when ``train.tensorboard`` is on, else a no-op."""
-        if not self.config.train.tensorboard:
+        if not self.config.train.tensorboard or not self.group.is_main:
             return contextlib.nullcontext()
         try:
             from torch.utils.tensorboard import SummaryWriter

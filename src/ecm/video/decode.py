@@ -118,9 +118,14 @@ def read_frames(
         stream.thread_type = "AUTO"
         size = resized_size(stream.codec_context.width, stream.codec_context.height, short_side)
         frame_step = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / fps
+        origin: float | None = None  # the first frame's time: output time 0 (containers may start later)
         try:
             for frame in container.decode(stream):
-                time = frame.time if frame.time is not None else (shown_time + frame_step)
+                if frame.time is None:  # no timestamp (a raw stream): one frame step after the previous
+                    time = 0.0 if shown is None else shown_time + frame_step
+                else:
+                    origin = frame.time if origin is None else origin
+                    time = frame.time - origin
                 image = centre_crop(frame.to_ndarray(width=size[0], height=size[1], format="rgb24"), crop)
                 # Every output time before this frame's shows the previous frame (times compared to 1 µs).
                 while shown is not None and emitted / fps < time - _EPSILON:

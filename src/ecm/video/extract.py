@@ -93,12 +93,13 @@ class Snippets:
 
 
 def video_snippets(path: Path, options: ExtractOptions) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """``(rgb, flow)`` chunks of complete snippets of ``path`` (see :class:`Snippets` for the shapes)."""
+    """``(rgb, flow)`` chunks of at most ``batch`` complete snippets of ``path`` (:class:`Snippets` shapes)."""
     estimator = FlowEstimator(options.flow) if options.flow != "none" else None
     size, per_chunk = options.snippet, options.snippet * options.batch
     frames: list[np.ndarray] = []  # frames not yet emitted
-    greys: list[np.ndarray] = []
     flows: list[np.ndarray] = []  # flow of frames[i] → frames[i + 1], for every frame that has a successor
+    previous_grey: np.ndarray | None = None
+    last_flow: np.ndarray | None = None
     chunks = read_frames(
         path, fps=options.fps, short_side=options.short_side, crop=options.crop, chunk=per_chunk
     )
@@ -106,20 +107,23 @@ def video_snippets(path: Path, options: ExtractOptions) -> Iterator[tuple[np.nda
         for frame in chunk:
             frames.append(frame)
             if estimator is not None:
-                greys.append(estimator.grey(frame[None])[0])
-                if len(greys) >= 2:
-                    flows.append(scale_flow(estimator.pair(greys[-2], greys[-1])))
-                    greys = greys[-1:]
-        # Emit whole snippets whose every frame has its flow (the last frame waits for its successor).
-        ready = (len(flows) if estimator is not None else len(frames)) // size * size
-        if ready >= per_chunk:
-            yield _cut(frames, flows, ready, size, estimator is not None)
-            del frames[:ready], flows[:ready]
-    if estimator is not None and frames and flows:
-        flows.append(flows[-1])  # the last frame has no successor: repeat the last field
+                grey = estimator.grey(frame[None])[0]
+                if previous_grey is not None:
+                    flows.append(scale_flow(estimator.pair(previous_grey, grey)))
+                previous_grey = grey
+        # Emit whole chunks of snippets whose every frame has its flow (the last frame waits for its successor).
+        while (len(flows) if estimator is not None else len(frames)) >= per_chunk:
+            last_flow = flows[per_chunk - 1] if estimator is not None else None
+            yield _cut(frames, flows, per_chunk, size, estimator is not None)
+            del frames[:per_chunk], flows[:per_chunk]
+    if estimator is not None and frames:
+        # The last frame has no successor: it repeats the last field (zero flow for a one-frame video).
+        last_flow = flows[-1] if flows else last_flow
+        flows.append(last_flow if last_flow is not None else np.zeros((*frames[0].shape[:2], 2), np.float32))
     ready = len(frames) // size * size
-    if ready:
-        yield _cut(frames, flows, ready, size, estimator is not None)
+    for start in range(0, ready, per_chunk):
+        count = min(per_chunk, ready - start)
+        yield _cut(frames[start:], flows[start:], count, size, estimator is not None)
 
 
 def _cut(

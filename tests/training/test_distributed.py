@@ -1,0 +1,72 @@
+"""torch.distributed with gloo on CPU: a 2-process run of the tiny preset equals the 1-process run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecm.training.distributed import ShardedBatchSampler, global_batches, loss_scale
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def test_shards_cover_every_global_batch_once() -> None:
+    sampler = ShardedBatchSampler(11, 4, seed=3, rank=0, world=3)
+    shares = [list(ShardedBatchSampler(11, 4, seed=3, rank=r, world=3)) for r in range(3)]
+    for k, batch in enumerate(
+        global_batches(11, 4, __import__("numpy").random.default_rng([3, 0]).permutation(11).tolist())
+    ):
+        assert sorted(i for share in shares for i in share[k]) == sorted(batch)
+    assert sampler.shares() == [2 / 4, 2 / 4, 1 / 3] and [len(s) for s in shares[2]] == [1, 1, 1]
+    last = ShardedBatchSampler(5, 4, seed=0, rank=1, world=2)  # a last batch of 1: rank 1 stands in
+    assert last.shares() == [2 / 4, 0.0] and len(list(last)[1]) == 1
+    sampler.set_epoch(1)
+    assert list(sampler) != shares[0]  # another epoch, another order
+    assert sum(loss_scale(len(s[2]), 3, 3) for s in shares) == pytest.approx(3.0)
+
+
+def _train(out: Path, root: Path, processes: int) -> subprocess.CompletedProcess[str]:
+    args = [
+        "train",
+        "synthetic-tiny",
+        "--out",
+        str(out),
+        "--quiet",
+        "--epochs",
+        "3",
+        "--set",
+        f"data.root={root}",
+    ]
+    args += ["--set", "model.dropout=0", "--set", "train.eval_interval=1", "--set", "train.batch_size=5"]
+    command = [sys.executable, "-m", "ecm", *args]
+    if processes > 1:
+        command = [str(TORCHRUN), "--nproc-per-node", str(processes), "-m", "ecm", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not beside this Python")
+def test_two_processes_train_the_one_process_run(tiny_root: Path, tmp_path: Path) -> None:
+    """Dropout off (its masks are per-process random); batch 5 on 16 training videos: the last batch holds
+    one video, so rank 1 only stands in. Losses and weights agree to 1e-5 relative (sums in another order)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _train(one, tiny_root, 1).returncode == 0
+    result = _train(two, tiny_root, 2)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"run"') == 1  # rank 0 alone reports …
+    assert sorted(p.relative_to(two) for p in two.rglob("*")) == sorted(
+        p.relative_to(one) for p in one.rglob("*")
+    )
+    lines = [[json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] for run in (one, two)]
+    for a, b in zip(*lines, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["test"]["mAP"] == pytest.approx(a["test"]["mAP"], abs=1e-6)
+    weights = [torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"] for run in (one, two)]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-6)
