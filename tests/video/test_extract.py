@@ -139,9 +139,9 @@ def test_extract_writes_resumes_and_reports_bad_files(
     assert all(
         a.shape == (4, 1024) and a.dtype == np.float32 and np.isfinite(a).all() for a in arrays.values()
     )
-    info = json.loads((root / "video_info.json").read_text())
-    assert info["thirty"]["duration"] == pytest.approx(4 * 16 / 25) and info["thirty"]["fps"] == 25
-    assert info["thirty"]["source_duration"] == pytest.approx(3.0)
+    info = json.loads((root / "video_info" / "thirty.json").read_text())
+    assert info["duration"] == pytest.approx(4 * 16 / 25) and info["fps"] == 25
+    assert info["source_duration"] == pytest.approx(3.0)
     assert main(["data", "check", str(root), "--quiet"]) == 0
     capsys.readouterr()
 
@@ -251,3 +251,59 @@ def test_without_the_video_extra_one_line_says_what_to_install(
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(InputError, match=r"ecm-tal\[video\]"):
         FlowEstimator("tvl1")
+
+
+def test_a_changed_source_or_other_options_are_extracted_again(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(videos["exact"].read_bytes())
+    root = tmp_path / "root"
+    args = ["extract", str(clip), "--out", str(root), "--rgb-weights", str(weights[0]), "--flow", "none"]
+    small = ["--crop", "112", "--short-side", "128", "--device", "cpu", "--quiet"]
+    assert main([*args, *small]) == 0
+    features = root / "features" / "test" / "rgb" / "clip.npy"
+    assert np.load(features).shape == (4, 1024)
+    stamp = features.stat().st_mtime_ns
+    assert main([*args, *small]) == 0 and features.stat().st_mtime_ns == stamp  # same file, same options
+    clip.write_bytes(videos["thirty"].read_bytes())  # another video under the same name
+    assert main([*args, *small]) == 0 and features.stat().st_mtime_ns != stamp
+    assert json.loads((root / "video_info" / "clip.json").read_text())["source_duration"] == pytest.approx(
+        3.0
+    )
+    assert main([*args, *small, "--snippet", "8"]) == 0  # other options: extracted again
+    assert np.load(features).shape == (9, 1024)  # 75 frames → 9 snippets of 8
+
+
+def test_timestamps_are_taken_from_the_first_frame_and_raw_streams_are_timed_by_rate(tmp_path: Path) -> None:
+    late = tmp_path / "late.mkv"
+    with av.open(str(late), "w") as container:  # a file whose first frame is shown at 2 s
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = 50 + i, __import__("fractions").Fraction(1, 25)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = np.concatenate(list(read_frames(late, fps=25, short_side=48, crop=48)))
+    assert len(frames) == 25  # no frozen lead-in for the 2 s before the first frame
+    raw = tmp_path / "raw.h264"
+    with av.open(str(raw), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.full((48, 64, 3), 5 * i, np.uint8), format="rgb24")
+            ):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert sum(len(c) for c in read_frames(raw, fps=25, short_side=48, crop=48)) == 20
+
+
+def test_one_frame_snippets_with_flow(videos: dict[str, Path]) -> None:
+    options = ExtractOptions(crop=112, short_side=128, flow="farneback", snippet=1, batch=16)
+    chunks = list(video_snippets(videos["exact"], options))
+    assert sum(len(c[0]) for c in chunks) == 64 and all(len(c[0]) <= 16 for c in chunks)

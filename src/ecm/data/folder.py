@@ -103,29 +103,25 @@ def open_store(root: Path, split: str) -> FeatureStore:
     raise InputError(common, "no features found (expected features/<split>/{rgb,flow}/*.npy or *.npz files)")
 
 
-VIDEO_INFO = "video_info.json"  # written by `ecm extract`: per video, the fps and seconds its snippets cover
+VIDEO_INFO = "video_info"  # ROOT/video_info/VID.json, written by `ecm extract`: the timing of its snippets
 
 
-def read_video_timing(root: Path) -> dict[str, tuple[float, float]]:
-    """``ROOT/video_info.json`` → ``{video id: (duration s, fps)}``; empty without the file.
+def read_video_timing(root: Path, video_id: str) -> tuple[float, float] | None:
+    """``ROOT/video_info/VID.json`` → (duration s, fps) of the video's snippets; None without the file.
 
     ``gt.json``'s duration and fps come first; this file times videos it does not annotate (features
     extracted from video files, with no annotation at all).
     """
-    data = read_json(root / VIDEO_INFO, missing_ok=True)
+    path = root / VIDEO_INFO / f"{video_id}.json"
+    data = read_json(path, missing_ok=True)
     if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(root / VIDEO_INFO, "not an object of video id → timing")
-    out: dict[str, tuple[float, float]] = {}
-    for vid, entry in data.items():
-        duration = entry.get("duration") if isinstance(entry, dict) else None
-        fps = entry.get("fps") if isinstance(entry, dict) else None
-        numbers = [v for v in (duration, fps) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if len(numbers) != 2 or not all(math.isfinite(v) and v > 0 for v in numbers):
-            raise InputError(root / VIDEO_INFO, f"video {vid}: needs a positive duration and fps")
-        out[str(vid)] = (float(numbers[0]), float(numbers[1]))
-    return out
+        return None
+    duration = data.get("duration") if isinstance(data, dict) else None
+    fps = data.get("fps") if isinstance(data, dict) else None
+    numbers = [v for v in (duration, fps) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) != 2 or not all(math.isfinite(v) and v > 0 for v in numbers):
+        raise InputError(path, "needs a positive duration and fps")
+    return float(numbers[0]), float(numbers[1])
 
 
 def warn_if_outside(root: Path, folder: Path) -> bool:
@@ -179,7 +175,6 @@ class DatasetFolder:
         self.ground_truth: dict[str, VideoAnnotation] = (
             load_activitynet_json(gt_path) if gt_path.exists() else {}
         )
-        self.video_info = read_video_timing(self.root)
         if class_index is not None:
             self.class_index = class_index
         elif self.ground_truth or (self.root / CLASS_FILE).exists():
@@ -229,7 +224,11 @@ class DatasetFolder:
                 if annotation is not None
                 else np.zeros(len(self.class_index), dtype=np.float32)
             )
-            known = self.video_info.get(vid) if annotation is None or annotation.duration is None else None
+            known = (
+                read_video_timing(self.root, vid)
+                if annotation is None or annotation.duration is None
+                else None
+            )
             duration, fps = known if known is not None else (None, None)
             timing = resolve_timing(
                 store.num_snippets(vid), annotation, self.timing, duration=duration, fps=fps

@@ -5,8 +5,11 @@ consecutive frames (:mod:`ecm.video.flow`), cut into ``T = ⌊frames / snippet�
 ``snippet`` frames (the tail shorter than a snippet is left out), each snippet through the RGB and the flow
 I3D (:mod:`ecm.video.i3d`) → one 1024-d feature per stream. Written to
 ``ROOT/features/SPLIT/{rgb,flow}/VID.npy`` float32 ``(T, 1024)``, both staged and published together,
-and the video's timing to ``ROOT/video_info.json`` (the extraction fps and the seconds its T snippets
-cover), which :class:`ecm.data.folder.DatasetFolder` reads when ``gt.json`` does not give them.
+and ``ROOT/video_info/VID.json``: the extraction fps and the seconds its T snippets cover (which
+:class:`ecm.data.folder.DatasetFolder` reads when ``gt.json`` does not give them), the options, and the
+source file's size and modification time. A video is done when that file matches the source and the
+options; otherwise it is extracted again. Each video's files are its own, so processes extracting
+different videos into one folder never write the same file.
 
 Decoding and flow run in worker processes (a torch ``DataLoader`` over the videos); the networks run in
 the main process, batched, on the GPU when there is one. Frames stream through in chunks of ``batch``
@@ -16,11 +19,13 @@ interruption continues; a file that cannot be read is reported and the others go
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ecm.data.annotations import check_video_id
 from ecm.data.folder import VIDEO_INFO
 from ecm.errors import InputError
-from ecm.files import read_json, staged, write_json
+from ecm.files import read_json, staged
 from ecm.video.decode import import_av, probe, read_frames
 from ecm.video.flow import FlowEstimator, FlowMethod, import_cv2, scale_flow
 
@@ -211,7 +216,7 @@ def extract_videos(
     report = ExtractReport()
     todo: list[tuple[Path, str]] = []
     for path, vid in zip(paths, ids, strict=True):
-        if all(feature_path(base, split, s, vid).is_file() for s in options.streams):
+        if is_extracted(base, split, vid, Path(path), options):
             report.skipped.append(vid)
         else:
             todo.append((Path(path), vid))
@@ -242,7 +247,7 @@ def extract_videos(
             progress(0, chunk.rgb.shape[0] * chunk.rgb.shape[1])
         if chunk.last:
             arrays = {s: np.concatenate(parts[s]) for s in options.streams}
-            _write_video(base, split, vid, arrays, options, chunk.seconds)
+            _write_video(base, split, vid, arrays, options, chunk.seconds, todo[chunk.video][0])
             features.pop(chunk.video)
             report.written.append(vid)
             if progress is not None:
@@ -267,6 +272,45 @@ def _forward(network: torch.nn.Module, clips: torch.Tensor, device: torch.device
         return network(clips.to(device)).float().cpu().numpy()
 
 
+def _source_stamp(path: Path) -> dict[str, Any]:
+    """What identifies the source file's content cheaply: its size and modification time."""
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def info_path(root: Path, video_id: str) -> Path:
+    """``ROOT/video_info/VID.json``."""
+    return root / VIDEO_INFO / f"{video_id}.json"
+
+
+def is_extracted(root: Path, split: str, video_id: str, source: Path, options: ExtractOptions) -> bool:
+    """Whether ``video_id``'s features are there, from this very ``source`` file, with these options."""
+    if not all(feature_path(root, split, s, video_id).is_file() for s in options.streams):
+        return False
+    try:
+        recorded = read_json(info_path(root, video_id), missing_ok=True)
+        stamp = _source_stamp(source)
+    except (InputError, OSError):
+        return False
+    return (
+        isinstance(recorded, dict)
+        and recorded.get("source") == stamp
+        and recorded.get("options") == _options_record(options)
+        and recorded.get("split") == split
+    )
+
+
+def _options_record(options: ExtractOptions) -> dict[str, Any]:
+    """The options that shape the features (not ``batch`` or ``workers``)."""
+    return {
+        "fps": options.fps,
+        "snippet": options.snippet,
+        "short_side": options.short_side,
+        "crop": options.crop,
+        "flow": options.flow,
+    }
+
+
 def _write_video(
     root: Path,
     split: str,
@@ -274,24 +318,26 @@ def _write_video(
     arrays: dict[str, np.ndarray],
     options: ExtractOptions,
     seconds: float,
+    source: Path,
 ) -> None:
-    """Both streams' files, published together, then the video's entry in ``video_info.json``."""
+    """The video's feature files and its ``video_info/VID.json``, all published together."""
+    snippets = int(next(iter(arrays.values())).shape[0])
+    entry = {
+        "fps": options.fps,
+        "duration": snippets * options.snippet / options.fps,  # the seconds the T snippets cover
+        "snippets": snippets,
+        "source_duration": seconds,
+        "split": split,
+        "options": _options_record(options),
+        "source": _source_stamp(source),
+    }
     with staged() as staging:
         for stream, array in arrays.items():
             with open(staging.file(feature_path(root, split, stream, video_id)), "wb") as handle:
                 np.save(handle, array.astype(np.float32), allow_pickle=False)
-    snippets = int(next(iter(arrays.values())).shape[0])
-    entry = {
-        "fps": options.fps,
-        "frames_per_snippet": options.snippet,
-        "snippets": snippets,
-        "duration": snippets * options.snippet / options.fps,  # the seconds the T snippets cover
-        "source_duration": seconds,
-    }
-    info_path = root / VIDEO_INFO
-    info = read_json(info_path, missing_ok=True) or {}
-    info[video_id] = entry
-    write_json(info_path, info, indent=1)
+        staging.file(info_path(root, video_id)).write_text(
+            json.dumps(entry, indent=1) + "\n", encoding="utf-8"
+        )
 
 
 def load_networks(
