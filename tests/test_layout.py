@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "ops": 0,
     "files": 1,
     "device": 1,
+    "distributed": 1,
     "data": 2,
     "model": 2,
     "postprocess": 2,

@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="ROOT", help="dataset folder to write into")
     parser.add_argument("--split", default="test", help="split (feature sub-folder) to write (default: test)")
     add_extraction_options(parser)
+    parser.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="extract only shard i of N (videos balanced by duration), for processes a scheduler starts; "
+        "under torchrun every rank takes its shard by itself",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -60,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
         flow_weights=args.flow_weights,
         device=args.device,
         quiet=args.quiet,
+        shard=args.shard,
     )
+    from ecm.distributed import init_from_environment
+
+    if not init_from_environment(args.device).is_main:  # under torchrun, rank 0 reports for all
+        return 2 if report.failed else 0
     print(
         f"extracted {len(report.written)} video(s) into {args.out} (split {args.split}), "
         f"{len(report.skipped)} already there, {len(report.failed)} failed"

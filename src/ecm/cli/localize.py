@@ -50,6 +50,12 @@ def register(subparsers: Any) -> None:
         "--batch-size", type=int, default=16, help="videos per forward pass (equal lengths only; default 16)"
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    parser.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="localize only shard i of N (videos balanced by length) into --out, for processes a scheduler "
+        "starts; under torchrun the ranks share the work by themselves and rank 0 writes one file",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     videos = parser.add_argument_group(
         "video files",
@@ -86,10 +92,19 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(None, f"--batch-size must be ≥ 1, got {args.batch_size}")
 
-    from ecm.inference import localize_split, open_split_for_run, select_videos
+    from ecm.distributed import choose_shard, gather_to_main, init_from_environment, process_device
+    from ecm.inference import (
+        localize_split,
+        merge_localizations,
+        open_split_for_run,
+        select_videos,
+        shard_split,
+    )
     from ecm.training import load_run
 
-    trained = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
+    group = init_from_environment(args.device)
+    shard = choose_shard(group, args.shard)
+    trained = load_run(args.run_dir, checkpoint=args.checkpoint, device=process_device(group, args.device))
     if args.video:
         if args.data is not None or args.split is not None:
             raise InputError(None, "--video localizes video files: give no --data or --split with it")
@@ -111,7 +126,15 @@ def run(args: argparse.Namespace) -> int:
         split = select_videos(open_split_for_run(trained, cache, VIDEO_SPLIT), video_ids(args.video))
     else:
         split = open_split_for_run(trained, args.data, args.split)
-    result = localize_split(trained, split, batch_size=args.batch_size, quiet=args.quiet)
+    mine = shard_split(split, shard)
+    result = localize_split(trained, mine, batch_size=args.batch_size, quiet=args.quiet or not group.is_main)
+    if group.distributed:  # rank 0 writes one file for all
+        parts = gather_to_main(group, result)
+        if parts is None:
+            return 0
+        result = merge_localizations(parts, split)
+    else:
+        split = mine
     write_outputs(
         result,
         trained.class_names,

@@ -12,7 +12,15 @@ from ecm.inference.predict import (
     predict_split,
     score_detections,
 )
-from ecm.inference.run import Localization, TrainedRun, localize_split, open_split_for_run, select_videos
+from ecm.inference.run import (
+    Localization,
+    TrainedRun,
+    localize_split,
+    merge_localizations,
+    open_split_for_run,
+    select_videos,
+    shard_split,
+)
 
 __all__ = [
     "Localization",
@@ -21,8 +29,10 @@ __all__ = [
     "frame_accuracy_of",
     "localize_predictions",
     "localize_split",
+    "merge_localizations",
     "open_split_for_run",
     "predict_split",
     "score_detections",
     "select_videos",
+    "shard_split",
 ]

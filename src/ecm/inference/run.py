@@ -21,6 +21,7 @@ from ecm.config import ExperimentConfig
 from ecm.data.annotations import ClassIndex
 from ecm.data.folder import CLASS_FILE, DatasetFolder, SplitData, load_class_index
 from ecm.data.timing import SnippetTiming
+from ecm.distributed import balanced_shards
 from ecm.errors import InputError
 from ecm.inference.predict import VideoPrediction, localize_predictions, predict_split
 from ecm.progress import progress_bar
@@ -175,3 +176,25 @@ def select_videos(split: SplitData, video_ids: Sequence[str]) -> SplitData:
     chosen = tuple(records[v] for v in video_ids)
     ground_truth = {v: a for v, a in split.ground_truth.items() if v in set(video_ids)}
     return dataclasses.replace(split, videos=chosen, ground_truth=ground_truth)
+
+
+def shard_split(split: SplitData, shard: tuple[int, int]) -> SplitData:
+    """The videos of shard ``(i, N)`` of ``split``, balanced by snippet count; ``split`` itself for (0, 1)."""
+    index, count = shard
+    if count == 1:
+        return split
+    shards = balanced_shards([record.timing.num_snippets for record in split.videos], count)
+    return select_videos(split, [split.videos[i].video_id for i in shards[index]])
+
+
+def merge_localizations(parts: Sequence[Localization], split: SplitData) -> Localization:
+    """The shards' localizations as one, videos in ``split``'s order; times are the slowest shard's."""
+    predictions = {vid: p for part in parts for vid, p in part.predictions.items()}
+    detections = {vid: d for part in parts for vid, d in part.detections.items()}
+    order = [r.video_id for r in split.videos if r.video_id in detections]
+    return Localization(
+        {vid: predictions[vid] for vid in order},
+        {vid: detections[vid] for vid in order},
+        max(part.forward_seconds for part in parts),
+        max(part.postprocess_seconds for part in parts),
+    )

@@ -41,7 +41,7 @@ def train_one_epoch(
     Args:
         batches: batches, or — across ``world`` processes — ``(this rank's share, its videos / the global
             batch size)`` pairs; a share weighted 0 only joins the gradient average (see
-            :mod:`ecm.training.distributed`).
+            :mod:`ecm.distributed`).
 
     Returns:
         per loss term the sum over batches of ``share · mean over the share`` (summed over the ranks this

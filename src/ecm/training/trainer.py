@@ -29,14 +29,7 @@ from ecm.data.dataset import Example, SnippetDataset, collate, make_loader, set_
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out, prepare_dataset
 from ecm.device import resolve_device
-from ecm.errors import InputError
-from ecm.evaluation import DetectionResult, check_selection
-from ecm.inference import localize_predictions, predict_split, score_detections, select_videos
-from ecm.losses import Criterion, build_criterion
-from ecm.model import build_model
-from ecm.progress import progress_bar
-from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ecm.training.distributed import (
+from ecm.distributed import (
     ShardedBatchSampler,
     barrier,
     gather_to_main,
@@ -44,6 +37,13 @@ from ecm.training.distributed import (
     process_device,
     sum_across,
 )
+from ecm.errors import InputError
+from ecm.evaluation import DetectionResult, check_selection
+from ecm.inference import localize_predictions, predict_split, score_detections, select_videos
+from ecm.losses import Criterion, build_criterion
+from ecm.model import build_model
+from ecm.progress import progress_bar
+from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
 

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ecm.data.annotations import check_video_id
 from ecm.data.folder import VIDEO_INFO
+from ecm.distributed import balanced_shards
 from ecm.errors import InputError
 from ecm.files import read_json, staged
 from ecm.video.decode import import_av, probe, read_frames
@@ -356,6 +357,24 @@ def load_networks(
     return networks
 
 
+def shard_videos(
+    paths: Sequence[str | os.PathLike[str]], shard: tuple[int, int]
+) -> list[str | os.PathLike[str]]:
+    """The files of shard ``(i, N)``, the videos balanced by duration (longest first); all for ``(0, 1)``."""
+    index, count = shard
+    if count == 1:
+        return list(paths)
+
+    def seconds(path: str | os.PathLike[str]) -> float:
+        try:
+            return probe(path).duration
+        except InputError:
+            return 0.0  # reported when its shard reads it
+
+    shards = balanced_shards([seconds(p) for p in paths], count)
+    return [paths[i] for i in shards[index]]
+
+
 def extract_files(
     paths: Sequence[str | os.PathLike[str]],
     root: Path,
@@ -366,26 +385,41 @@ def extract_files(
     flow_weights: str | None,
     device: str = "auto",
     quiet: bool = False,
+    shard: str | None = None,
 ) -> ExtractReport:
-    """Check the files and weights, then :func:`extract_videos` with progress bars over videos and frames."""
+    """Check the files and weights, then extract this process's share with progress bars.
+
+    Under torchrun each rank extracts its shard of the videos (balanced by duration) and every rank
+    returns the report of all; ``shard`` (``"i/N"``) does the same for independently started processes,
+    which report their own share.
+    """
     from ecm.device import resolve_device
+    from ecm.distributed import all_gather, choose_shard, init_from_environment, process_device
     from ecm.progress import progress_bar
 
     video_ids(paths)  # refuses duplicate ids before any work
     import_av()  # the video extra, first: its absence is the likeliest problem
     if options.flow != "none":
         import_cv2()
-    target = resolve_device(device)
+    group = init_from_environment(device)
+    mine = shard_videos(paths, choose_shard(group, shard))
+    target = resolve_device(process_device(group, device))
     networks = load_networks(options, rgb_weights, flow_weights, target)
     with (
-        progress_bar(len(paths), "extract", quiet=quiet) as videos,
-        progress_bar(None, "frames", quiet=quiet, unit="frame") as frames,
+        progress_bar(len(mine), "extract", quiet=quiet or not group.is_main) as videos,
+        progress_bar(None, "frames", quiet=quiet or not group.is_main, unit="frame") as frames,
     ):
 
         def advance(done: int, count: int) -> None:
             videos.update(done)
             frames.update(count)
 
-        return extract_videos(
-            paths, root, split=split, networks=networks, options=options, device=target, progress=advance
+        report = extract_videos(
+            mine, root, split=split, networks=networks, options=options, device=target, progress=advance
         )
+    parts = all_gather(group, report)
+    return ExtractReport(
+        written=[v for part in parts for v in part.written],
+        skipped=[v for part in parts for v in part.skipped],
+        failed=[v for part in parts for v in part.failed],
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ecm.training.distributed import ShardedBatchSampler, global_batches, loss_scale
+from ecm.distributed import ShardedBatchSampler, global_batches, loss_scale
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -70,3 +70,49 @@ def test_two_processes_train_the_one_process_run(tiny_root: Path, tmp_path: Path
     weights = [torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"] for run in (one, two)]
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-6)
+
+
+def _localize(run: Path, out: Path, *extra: str, processes: int = 1) -> subprocess.CompletedProcess[str]:
+    args = [
+        "localize",
+        str(run),
+        "--out",
+        str(out),
+        "--batch-size",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+    command = [sys.executable, "-m", "ecm", *args]
+    if processes > 1:
+        command = [str(TORCHRUN), "--nproc-per-node", str(processes), "-m", "ecm", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not beside this Python")
+def test_localization_across_processes_and_shards_equals_one_process(tiny_run: Path, tmp_path: Path) -> None:
+    whole, two = tmp_path / "whole.json", tmp_path / "two.json"
+    assert _localize(tiny_run, whole).returncode == 0
+    result = _localize(tiny_run, two, "--csv", str(tmp_path / "two.csv"), processes=2)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("localized") == 1  # rank 0 reports and writes one file
+    assert json.loads(two.read_text())["results"] == json.loads(whole.read_text())["results"]
+    parts = [tmp_path / f"shard{i}.json" for i in range(2)]
+    for i, part in enumerate(parts):
+        assert _localize(tiny_run, part, "--shard", f"{i}/2").returncode == 0
+    shards = [json.loads(p.read_text())["results"] for p in parts]
+    assert not set(shards[0]) & set(shards[1]) and all(shards)
+    assert {**shards[0], **shards[1]} == json.loads(whole.read_text())["results"]
+
+
+def test_balanced_shards_by_length() -> None:
+    from ecm.distributed import balanced_shards
+
+    lengths = [100, 10, 90, 20, 80, 30, 70, 40]
+    shards = balanced_shards(lengths, 3)
+    assert sorted(i for s in shards for i in s) == list(range(8))
+    totals = [sum(lengths[i] for i in s) for s in shards]
+    assert max(totals) - min(totals) <= max(lengths) and max(totals) <= sum(lengths) / 3 + 40

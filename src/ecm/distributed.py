@@ -1,10 +1,14 @@
-"""Training across processes with torch.distributed (``torchrun``): who this process is, and its share.
+"""Work across processes with torch.distributed (``torchrun``): who this process is, and its share.
 
 ``torchrun --nproc-per-node N -m ecm train …`` starts N processes with ``RANK``, ``WORLD_SIZE`` and
 ``LOCAL_RANK`` set; :func:`init_from_environment` joins them (NCCL on GPUs, gloo on CPUs). Without
 torchrun nothing changes: one process, rank 0 of 1, no process group.
 
-The data stay those of the one-process run: every epoch's shuffled order is cut into the same global
+Extraction and localization split their videos into shards of near-equal length
+(:func:`balanced_shards`), one per process (:func:`choose_shard`: torchrun's ranks, or ``--shard i/N`` for
+processes a scheduler starts independently).
+
+Training: the data stay those of the one-process run: every epoch's shuffled order is cut into the same global
 batches, and rank r takes the videos at positions r, r + N, … of each (:class:`ShardedBatchSampler`). Each
 rank's loss is a mean over its share, weighted by ``N · share / global batch`` (:func:`loss_scale`), so
 that DistributedDataParallel's average of the ranks' gradients is the gradient of the mean over the whole
@@ -22,6 +26,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
+
+from ecm.errors import InputError
 
 T = TypeVar("T")
 
@@ -142,3 +148,53 @@ def barrier(group: ProcessGroup) -> None:
     """Wait for every rank (nothing in one process)."""
     if group.distributed:
         dist.barrier()
+
+
+def all_gather(group: ProcessGroup, value: T) -> list[T]:
+    """Every rank's ``value`` on every rank, in rank order (``[value]`` in one process)."""
+    if not group.distributed:
+        return [value]
+    every: list[Any] = [None] * group.world
+    dist.all_gather_object(every, value)
+    return every
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` → ``(i, N)`` with ``0 ≤ i < N``.
+
+    >>> parse_shard("1/4")
+    (1, 4)
+    """
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(None, f"--shard {text!r}: expected i/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise InputError(None, f"--shard {text!r}: needs 0 ≤ i < N")
+    return index, count
+
+
+def choose_shard(group: ProcessGroup, shard: str | None) -> tuple[int, int]:
+    """Which share of the work is this process's: ``--shard i/N``, else torchrun's (rank, world), else (0, 1)."""
+    if shard is not None:
+        if group.distributed:
+            raise InputError(None, "--shard splits work between independent processes; torchrun already does")
+        return parse_shard(shard)
+    return group.rank, group.world
+
+
+def balanced_shards(lengths: Sequence[float], count: int) -> list[list[int]]:
+    """Item indices in ``count`` shards of near-equal total length: longest first, each to the lightest shard.
+
+    Deterministic (ties by index); each shard lists its items in their original order.
+
+    >>> balanced_shards([5, 1, 4, 2, 3], 2)
+    [[0, 1, 3], [2, 4]]
+    """
+    loads = [0.0] * count
+    shards: list[list[int]] = [[] for _ in range(count)]
+    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        lightest = min(range(count), key=lambda s: (loads[s], s))
+        shards[lightest].append(index)
+        loads[lightest] += lengths[index]
+    return [sorted(shard) for shard in shards]
