@@ -166,3 +166,15 @@ def test_written_files_are_not_private(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_corpus_preset_is_features_only(tmp_path: Path) -> None:
+    summary = write_dataset(
+        tmp_path / "c", preset_structure("corpus", seed=0, videos=5), preset_config("corpus"), preset="corpus"
+    )
+    assert summary.videos == 5 and summary.feature_dim == 64
+    names = sorted(p.name for p in (tmp_path / "c").iterdir())
+    assert names == ["features", "synth.json"]  # no gt.json, classes.txt or split files: no labels
+    assert len(list((tmp_path / "c" / "features" / "test" / "rgb").glob("*.npy"))) == 5
+    with pytest.raises(InputError, match="--videos"):
+        preset_structure("corpus", videos=0)

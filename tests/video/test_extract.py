@@ -307,3 +307,15 @@ def test_one_frame_snippets_with_flow(videos: dict[str, Path]) -> None:
     options = ExtractOptions(crop=112, short_side=128, flow="farneback", snippet=1, batch=16)
     chunks = list(video_snippets(videos["exact"], options))
     assert sum(len(c[0]) for c in chunks) == 64 and all(len(c[0]) <= 16 for c in chunks)
+
+
+def test_extract_shards_together_cover_every_video(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    files = [str(videos["thirty"]), str(videos["exact"])]
+    for i in range(2):
+        args = ["extract", *files, "--out", str(root), "--rgb-weights", str(weights[0]), "--flow", "none"]
+        assert main([*args, "--shard", f"{i}/2", "--crop", "112", "--short-side", "128", "--quiet"]) == 0
+        assert "extracted 1 video(s)" in capsys.readouterr().out  # balanced: one video each
+    assert sorted(p.stem for p in (root / "features" / "test" / "rgb").glob("*.npy")) == ["exact", "thirty"]

@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
         help="activitynet13 only: share of videos kept per subset (default: 0.05)",
     )
     parser.add_argument(
+        "--videos",
+        type=int,
+        default=1000,
+        help="corpus only: how many unlabelled videos (features only, to measure localization at scale)",
+    )
+    parser.add_argument(
         "--set",
         dest="knobs",
         action="append",
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, f"--fraction must lie in (0, 1], got {args.fraction}")
 
     config = preset_config(args.preset, args.feature_dim, args.knobs)
-    structure = preset_structure(args.preset, seed=args.seed, fraction=args.fraction)
+    structure = preset_structure(args.preset, seed=args.seed, fraction=args.fraction, videos=args.videos)
     with progress_bar(len(structure.videos), f"synth {args.preset}", quiet=args.quiet) as bar:
         summary = write_dataset(
             args.out,

@@ -47,7 +47,7 @@ from ecm.structures import Segment
 
 log = logging.getLogger(__name__)
 
-PRESETS: tuple[str, ...] = ("tiny", "thumos14", "thumos14-lite", "activitynet13")
+PRESETS: tuple[str, ...] = ("tiny", "thumos14", "thumos14-lite", "activitynet13", "corpus")
 
 THUMOS14_CONFUSABLE: tuple[tuple[str, ...], ...] = (
     ("CliffDiving", "Diving"),
@@ -68,6 +68,7 @@ class SynthStructure:
     ambiguous: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     # split → ambiguous file content: the spans of that split's videos, written as Ambiguous_<split>.txt
     ambiguous_files: Mapping[str, str] = field(default_factory=dict)
+    labelled: bool = True  # False: features only (no gt.json, classes.txt or split files)
 
 
 def preset_config(preset: str, feature_dim: int | None = None, knobs: Sequence[str] = ()) -> SynthConfig:
@@ -78,7 +79,7 @@ def preset_config(preset: str, feature_dim: int | None = None, knobs: Sequence[s
     """
     if preset not in PRESETS:
         raise InputError(None, f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
-    if preset == "tiny":
+    if preset in ("tiny", "corpus"):
         config = SynthConfig(
             stream_dim=32,
             latent_dim=16,
@@ -189,8 +190,24 @@ def _activitynet13_structure(seed: int, fraction: float) -> SynthStructure:
     return SynthStructure(videos, classes, ("training", "validation"))
 
 
-def preset_structure(preset: str, seed: int = 0, fraction: float = 0.05) -> SynthStructure:
-    """The video structure of ``preset`` (``fraction`` only applies to ``activitynet13``)."""
+def _corpus_structure(seed: int, videos: int) -> SynthStructure:
+    """``videos`` unlabelled test videos of 20–200 s at 25 fps: a corpus to measure localization at scale."""
+    if videos < 1:
+        raise InputError(None, f"--videos must be ≥ 1, got {videos}")
+    rng = np.random.default_rng([seed, 11])
+    durations = np.round(rng.uniform(20.0, 200.0, size=videos), 1)
+    entries = tuple(
+        VideoAnnotation(f"video_corpus_{i:07d}", "test", (), float(d), 25.0) for i, d in enumerate(durations)
+    )
+    return SynthStructure(entries, ClassIndex(tuple(sorted(TINY_CLASSES))), ("test",), labelled=False)
+
+
+def preset_structure(
+    preset: str, seed: int = 0, fraction: float = 0.05, videos: int = 1000
+) -> SynthStructure:
+    """The video structure of ``preset`` (``fraction`` applies to ``activitynet13``, ``videos`` to ``corpus``)."""
+    if preset == "corpus":
+        return _corpus_structure(seed, videos)
     if preset in ("thumos14", "thumos14-lite"):
         return _thumos14_structure()
     if preset == "tiny":
@@ -262,6 +279,18 @@ def write_dataset(
             snippets += feats["rgb"].shape[0]
             if progress is not None:
                 progress(1)
+        if not structure.labelled:  # features only
+            meta = {
+                "preset": preset,
+                "seed": seed,
+                "config": dataclasses.asdict(config),
+                "videos": len(ordered),
+            }
+            (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+            return SynthSummary(
+                target, len(ordered), snippets, config.feature_dim, size, time.perf_counter() - started
+            )
         gt = dump_activitynet_json(ordered, version=f"ecm synth {preset}")
         (tmp / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
         for split in structure.splits:
