@@ -198,3 +198,14 @@ def balanced_shards(lengths: Sequence[float], count: int) -> list[list[int]]:
         shards[lightest].append(index)
         loads[lightest] += lengths[index]
     return [sorted(shard) for shard in shards]
+
+
+def shutdown(*, wait: bool) -> None:
+    """Leave the process group, if this process joined one: after every rank arrives (``wait``), or at once.
+
+    A rank that exits while another still talks to it can abort the job; so a command that succeeded waits.
+    """
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()

@@ -84,6 +84,14 @@ def os_error_text(exc: OSError) -> str:
     return one_line(problem)
 
 
+def _leave_process_group(*, wait: bool) -> None:
+    """Under torchrun, leave the process group before exiting (torch is imported only if a command did)."""
+    if "torch.distributed" in sys.modules:
+        from ecm.distributed import shutdown
+
+        shutdown(wait=wait)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input or usage, 130 interrupted)."""
     parser = build_parser()
@@ -98,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         status: int = args.func(args)
+        _leave_process_group(wait=True)
     except EcmError as exc:
         print(f"ecm: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
