@@ -30,7 +30,7 @@ TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 def command(args: list[str], processes: int) -> list[str]:
     if processes == 1:
         return [*ECM, *args]
-    return [TORCHRUN, "--nproc-per-node", str(processes), "-m", "ecm", *args]
+    return [TORCHRUN, "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
 
 
 def run(args: list[str], processes: int) -> float:

@@ -46,7 +46,7 @@ def _train(out: Path, root: Path, processes: int) -> subprocess.CompletedProcess
     args += ["--set", "model.dropout=0", "--set", "train.eval_interval=1", "--set", "train.batch_size=5"]
     command = [sys.executable, "-m", "ecm", *args]
     if processes > 1:
-        command = [str(TORCHRUN), "--nproc-per-node", str(processes), "-m", "ecm", *args]
+        command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
 
@@ -87,7 +87,7 @@ def _localize(run: Path, out: Path, *extra: str, processes: int = 1) -> subproce
     ]
     command = [sys.executable, "-m", "ecm", *args]
     if processes > 1:
-        command = [str(TORCHRUN), "--nproc-per-node", str(processes), "-m", "ecm", *args]
+        command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
 
@@ -116,3 +116,36 @@ def test_balanced_shards_by_length() -> None:
     assert sorted(i for s in shards for i in s) == list(range(8))
     totals = [sum(lengths[i] for i in s) for s in shards]
     assert max(totals) - min(totals) <= max(lengths) and max(totals) <= sum(lengths) / 3 + 40
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not beside this Python")
+def test_resume_under_torchrun_ends_with_the_uninterrupted_weights(tiny_root: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = ["-m", "ecm", "train", "synthetic-tiny", "--quiet", "--set", f"data.root={tiny_root}"]
+    base += ["--set", "model.dropout=0", "--set", "train.eval_interval=0"]
+
+    def torchrun(out: Path, epochs: int, *extra: str) -> None:
+        command = [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            *base,
+            "--out",
+            str(out),
+            "--epochs",
+            str(epochs),
+            *extra,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+        assert result.returncode == 0, result.stderr
+
+    torchrun(tmp_path / "whole", 3)
+    torchrun(tmp_path / "parts", 2)
+    torchrun(tmp_path / "parts", 3, "--resume")
+    weights = [
+        torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True)["model"]
+        for r in ("whole", "parts")
+    ]
+    for name, value in weights[0].items():
+        assert torch.equal(weights[1][name], value), name
