@@ -31,6 +31,15 @@ def test_shards_cover_every_global_batch_once() -> None:
     assert sum(loss_scale(len(s[2]), 3, 3) for s in shares) == pytest.approx(3.0)
 
 
+def _ecm(args: list[str], processes: int) -> subprocess.CompletedProcess[str]:
+    """``ecm args`` in one process, or under torchrun in ``processes`` (one torch thread each)."""
+    command = [sys.executable, "-m", "ecm", *args]
+    if processes > 1:
+        command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+
+
 def _train(out: Path, root: Path, processes: int) -> subprocess.CompletedProcess[str]:
     args = [
         "train",
@@ -44,11 +53,7 @@ def _train(out: Path, root: Path, processes: int) -> subprocess.CompletedProcess
         f"data.root={root}",
     ]
     args += ["--set", "model.dropout=0", "--set", "train.eval_interval=1", "--set", "train.batch_size=5"]
-    command = [sys.executable, "-m", "ecm", *args]
-    if processes > 1:
-        command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+    return _ecm(args, processes)
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not beside this Python")
@@ -85,11 +90,7 @@ def _localize(run: Path, out: Path, *extra: str, processes: int = 1) -> subproce
         "cpu",
         *extra,
     ]
-    command = [sys.executable, "-m", "ecm", *args]
-    if processes > 1:
-        command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(processes), "-m", "ecm", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+    return _ecm(args, processes)
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not beside this Python")
