@@ -59,6 +59,16 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_shard_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--shard i/N``: this process's share of the videos, for processes a scheduler starts independently."""
+    parser.add_argument(
+        "--shard",
+        metavar="i/N",
+        help=f"{what} only shard i of N (videos balanced by length), for processes a scheduler starts; "
+        "under torchrun the ranks share the work by themselves",
+    )
+
+
 def extraction_options(args: argparse.Namespace) -> ExtractOptions:
     """The :class:`~ecm.video.extract.ExtractOptions` of parsed :func:`add_extraction_options` flags."""
     from ecm.video.extract import ExtractOptions

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from ecm.cli.common import add_extraction_options, extraction_options
+from ecm.cli.common import add_extraction_options, add_shard_option, extraction_options
 
 
 def register(subparsers: Any) -> None:
@@ -31,12 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="ROOT", help="dataset folder to write into")
     parser.add_argument("--split", default="test", help="split (feature sub-folder) to write (default: test)")
     add_extraction_options(parser)
-    parser.add_argument(
-        "--shard",
-        metavar="i/N",
-        help="extract only shard i of N (videos balanced by duration), for processes a scheduler starts; "
-        "under torchrun every rank takes its shard by itself",
-    )
+    add_shard_option(parser, "extract")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ecm.cli.common import add_extraction_options, extraction_options
+from ecm.cli.common import add_extraction_options, add_shard_option, extraction_options
 from ecm.errors import InputError
 
 
@@ -50,12 +50,7 @@ def register(subparsers: Any) -> None:
         "--batch-size", type=int, default=16, help="videos per forward pass (equal lengths only; default 16)"
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    parser.add_argument(
-        "--shard",
-        metavar="i/N",
-        help="localize only shard i of N (videos balanced by length) into --out, for processes a scheduler "
-        "starts; under torchrun the ranks share the work by themselves and rank 0 writes one file",
-    )
+    add_shard_option(parser, "localize")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     videos = parser.add_argument_group(
         "video files",

@@ -133,8 +133,8 @@ def _check_float32(dtype: np.dtype, path: Path) -> None:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    """Memory-map an ``.npy`` file (never unpickling)."""
-    _npy_shape(path)  # the header first: a truncated or impossible file is named before mapping it
+    """Memory-map an ``.npy`` file (never unpickling); its header was checked when the split was opened."""
+    check_input_file(path, "feature file")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except _CORRUPT as exc:

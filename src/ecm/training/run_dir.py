@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,32 +177,18 @@ def summarize(history: Sequence[EpochRecord], metric: str) -> RunSummary:
     return RunSummary(metric, chosen(best), chosen(evaluated[-1]), chosen(val_best) if val_best else None)
 
 
-@dataclass(frozen=True)
 class RunDir:
     """The paths of one run folder and the reading and writing of its files (see the module docstring)."""
 
-    path: Path
-    config_file: Path = field(init=False)
-    metrics_file: Path = field(init=False)
-    summary_file: Path = field(init=False)
-    checkpoints: Path = field(init=False)
-    tensorboard: Path = field(init=False)
-    evaluation_file: Path = field(init=False)
-    detections_file: Path = field(init=False)
-
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        base = Path(path)
-        for name, value in (
-            ("path", base),
-            ("config_file", base / "config.yaml"),
-            ("metrics_file", base / "metrics.jsonl"),
-            ("summary_file", base / "summary.json"),
-            ("checkpoints", base / "checkpoints"),
-            ("tensorboard", base / "tensorboard"),
-            ("evaluation_file", base / "evaluation_last.json"),
-            ("detections_file", base / "detections_last.json"),
-        ):
-            object.__setattr__(self, name, value)
+        self.path = Path(path)
+        self.config_file = self.path / "config.yaml"
+        self.metrics_file = self.path / "metrics.jsonl"
+        self.summary_file = self.path / "summary.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.tensorboard = self.path / "tensorboard"
+        self.evaluation_file = self.path / "evaluation_last.json"  # an ablation study's cache
+        self.detections_file = self.path / "detections_last.json"
 
     def checkpoint(self, which: Literal["best", "last"]) -> Path:
         """``RUN/checkpoints/{best,last}.pt``."""

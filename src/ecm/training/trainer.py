@@ -38,7 +38,7 @@ from ecm.distributed import (
     sum_across,
 )
 from ecm.errors import InputError
-from ecm.evaluation import DetectionResult, check_selection
+from ecm.evaluation import DetectionResult
 from ecm.inference import localize_predictions, predict_split, score_detections, select_videos
 from ecm.losses import Criterion, build_criterion
 from ecm.model import build_model
@@ -112,7 +112,6 @@ class Trainer:
         name = device or config.train.device
         self.group = init_from_environment(name)
         self.device = resolve_device(process_device(self.group, name))
-        check_selection(config.eval.selection, config.eval.tious)
         if resume:
             if not self.run.last_checkpoint.exists():
                 raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt)")
