@@ -6,7 +6,10 @@ of them with a wrong label), 40 % random segments on random test videos; scores 
 Prints, for 5k, 20k and 60k predictions at tIoU 0.1:0.7:0.1 (7 thresholds), the best of ``--repeat`` runs:
 
 * ``evaluate``: :func:`ecm.evaluation.evaluate_detections` in memory (ground truth already flattened, as
-  :class:`ecm.evaluation.DetectionMetric` keeps it);
+  :class:`ecm.evaluation.DetectionMetric` keeps it), with the official tie order (the default);
+* ``stable``: the same with ``ties="stable"``; ``grid Δ``: on the same predictions rounded to a 0.1 s grid
+  with two-decimal scores (how result files are usually written, so ties are common), mAP@0.1 with the
+  official tie order minus with the stable one;
 * ``file``: read + validate the prediction JSON file, then evaluate (what ``ecm evaluate`` does after start-up);
 * ``command``: the whole command ``python -m ecm evaluate --gt GT --pred FILE --json`` as a subprocess
   (its report checked equal to the in-memory one; bytecode cached, see :func:`command_env`);
@@ -84,6 +87,18 @@ def make_predictions(videos: dict[str, VideoAnnotation], count: int, seed: int =
     )
 
 
+def rounded(table: DetectionTable) -> DetectionTable:
+    """``table`` with segments on a 0.1 s grid and scores to two decimals."""
+    return DetectionTable(
+        table.video_ids,
+        table.labels,
+        table.video,
+        table.label,
+        np.round(table.segments, 1),
+        np.round(table.scores, 2),
+    )
+
+
 def best_time(repeat: int, func: Callable[[], object]) -> float:
     """Fastest of ``repeat`` calls, seconds."""
     times = []
@@ -155,7 +170,7 @@ def main() -> int:
     )
     print(f"tIoUs: {args.tiou} ({len(tious)} thresholds); best of {args.repeat}")
     print(
-        f"{'predictions':>12}{'evaluate s':>12}{'file s':>10}{'mAP@0.5':>10}"
+        f"{'predictions':>12}{'evaluate s':>12}{'stable s':>10}{'grid Δ':>9}{'file s':>10}{'mAP@0.5':>10}"
         f"{'command s':>11}{'json.load s':>13}{'ratio':>8}"
     )
     commands: dict[int, tuple[float, float]] = {}
@@ -167,11 +182,18 @@ def main() -> int:
             write_predictions(path, table)
             result = evaluate_detections(gt, table, tious)
             in_memory = best_time(args.repeat, partial(evaluate_detections, gt, table, tious))
+            stable = best_time(args.repeat, partial(evaluate_detections, gt, table, tious, ties="stable"))
+            grid = rounded(table)
+            grid_delta = (
+                evaluate_detections(gt, grid, (0.1,)).mAP[0]
+                - evaluate_detections(gt, grid, (0.1,), ties="stable").mAP[0]
+            )
             from_file = best_time(args.repeat, partial(evaluate_file, gt, path, tious))
             command, bare = command_times(args.gt, path, args.tiou, args.repeat, env, result)
             commands[size] = command, bare
             print(
-                f"{size:>12}{in_memory:>12.4f}{from_file:>10.4f}{result.map_at(0.5):>10.2f}"
+                f"{size:>12}{in_memory:>12.4f}{stable:>10.4f}{grid_delta:>+9.4f}{from_file:>10.4f}"
+                f"{result.map_at(0.5):>10.2f}"
                 f"{command:>11.4f}{bare:>13.4f}{command / bare:>8.2f}"
             )
     largest = max(commands)

@@ -79,6 +79,35 @@ def test_table_and_json(files: tuple[Path, Path], capsys: pytest.CaptureFixture[
     assert "AP per class" in out and "\nB " in out
 
 
+def test_ties_official_by_default_stable_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: the first prediction is at tIoU 1.7 / 5.98 with both instances."""
+    gt = {
+        "database": {
+            "v": {
+                "subset": "test",
+                "annotations": [
+                    {"segment": [128.5, 130.2], "label": "a"},
+                    {"segment": [130.3, 132.0], "label": "a"},
+                ],
+            }
+        }
+    }
+    preds = pred_object(
+        {"label": "a", "score": 0.96, "segment": [127.05, 133.03]},
+        {"label": "a", "score": 0.38, "segment": [128.52, 130.28]},
+        vid="v",
+    )
+    argv = ["evaluate", "--gt", str(write(tmp_path / "gt.json", gt)), "--pred"]
+    argv += [str(write(tmp_path / "p.json", preds)), "--json", "--tiou", "0.1"]
+    assert json.loads(run(argv, capsys)[1])["mAP"]["0.1"] == 100.0
+    assert json.loads(run([*argv, "--ties", "stable"], capsys)[1])["mAP"]["0.1"] == 50.0
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--ties", "random"])
+    assert exit_info.value.code == 2
+
+
 def test_subset_defaults(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

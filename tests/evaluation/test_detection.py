@@ -54,20 +54,43 @@ def loop_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def loop_ap(
-    gts: list[tuple[str, float, float]], preds: list[tuple[str, float, float, float]], tiou: float
+    gts: list[tuple[str, float, float]],
+    preds: list[tuple[str, float, float, float]],
+    tiou: float,
+    ties: str = "official",
 ) -> float:
-    """One class, one threshold, one prediction at a time — the protocol as written in SPEC §8."""
-    ranked = sorted(range(len(preds)), key=lambda i: -preds[i][3])  # Python's sort is stable
+    """One class, one threshold, one prediction at a time — the protocol as written in SPEC §8.
+
+    ``ties="official"`` follows the ActivityNet evaluator's own loop: predictions in
+    ``scores.argsort()[::-1]`` order, and each visits its video's instances in ``tiou.argsort()[::-1]``
+    order, taking the first unlocked one until a tIoU falls below the threshold. ``"stable"``: a stable
+    sort of −score, and the strictly highest unlocked tIoU (the first instance on equal tIoUs).
+    """
+    if ties == "official":
+        ranked = np.argsort(np.array([p[3] for p in preds], dtype=np.float64))[::-1].tolist()
+    else:
+        ranked = sorted(range(len(preds)), key=lambda i: -preds[i][3])  # Python's sort is stable
     used = [False] * len(gts)
     flags = []
     for i in ranked:
         vid, start, end, _ = preds[i]
-        best, pick = -1.0, -1
-        for j, (gvid, gstart, gend) in enumerate(gts):
-            if gvid == vid and not used[j]:
-                overlap = loop_iou((start, end), (gstart, gend))
-                if overlap >= tiou and overlap > best:
-                    best, pick = overlap, j
+        pick = -1
+        if ties == "official":
+            mine = [j for j, g in enumerate(gts) if g[0] == vid]
+            tiou_arr = np.array([loop_iou((start, end), gts[j][1:]) for j in mine], dtype=np.float64)
+            for jdx in tiou_arr.argsort()[::-1].tolist():
+                if tiou_arr[jdx] < tiou:
+                    break
+                if not used[mine[jdx]]:
+                    pick = mine[jdx]
+                    break
+        else:
+            best = -1.0
+            for j, (gvid, gstart, gend) in enumerate(gts):
+                if gvid == vid and not used[j]:
+                    overlap = loop_iou((start, end), (gstart, gend))
+                    if overlap >= tiou and overlap > best:
+                        best, pick = overlap, j
         if pick >= 0:
             used[pick] = True
         flags.append(pick >= 0)
@@ -83,7 +106,11 @@ def loop_ap(
 
 
 def loop_evaluate(
-    gt: dict[str, VideoAnnotation], preds: dict[str, list[Detection]], tious: list[float], subset: str
+    gt: dict[str, VideoAnnotation],
+    preds: dict[str, list[Detection]],
+    tious: list[float],
+    subset: str,
+    ties: str = "official",
 ) -> tuple[list[str], np.ndarray]:
     evaluated = {vid: v for vid, v in gt.items() if v.subset == subset}
     classes = sorted({s.label for v in evaluated.values() for s in v.segments})
@@ -92,7 +119,7 @@ def loop_evaluate(
         g = [(vid, s.start, s.end) for vid, v in evaluated.items() for s in v.segments if s.label == name]
         p = [(vid, d.start, d.end, d.score) for vid, items in preds.items() for d in items if d.label == name]
         for t, tiou in enumerate(tious):
-            ap[k, t] = 100.0 * loop_ap(g, p, tiou)
+            ap[k, t] = 100.0 * loop_ap(g, p, tiou, ties)
     return classes, ap
 
 
@@ -115,23 +142,43 @@ def test_greedy_takes_highest_iou_and_locks_it() -> None:
     assert evaluate_detections(gt, preds, [0.1]).mAP[0] == pytest.approx(50.0)
 
 
-def test_score_ties_keep_the_given_order() -> None:
+def test_score_ties_stable_keep_the_given_order_official_reverse_it() -> None:
     gt = make_gt({"v1": [(0, 10, "A")]})
     hit, miss = ("A", 0.5, 0, 10), ("A", 0.5, 50, 60)
-    assert evaluate_detections(gt, {"v1": dets(hit, miss)}, [0.5]).mAP[0] == pytest.approx(100.0)
-    assert evaluate_detections(gt, {"v1": dets(miss, hit)}, [0.5]).mAP[0] == pytest.approx(50.0)
+
+    def ap(truth: dict[str, VideoAnnotation], preds: dict[str, list[Detection]], ties: str) -> float:
+        return float(evaluate_detections(truth, preds, [0.5], ties=ties).mAP[0])  # type: ignore[arg-type]
+
+    assert ap(gt, {"v1": dets(hit, miss)}, "stable") == pytest.approx(100.0)
+    assert ap(gt, {"v1": dets(miss, hit)}, "stable") == pytest.approx(50.0)
+    # the reference's argsort()[::-1]: a short array sorts stably, so reversing puts the later one first
+    assert ap(gt, {"v1": dets(hit, miss)}, "official") == pytest.approx(50.0)
+    assert ap(gt, {"v1": dets(miss, hit)}, "official") == pytest.approx(100.0)
     # across videos: file (dict) order first
     gt2 = make_gt({"v1": [(0, 10, "A")], "v2": []})
-    assert evaluate_detections(gt2, {"v2": dets(miss), "v1": dets(hit)}, [0.5]).mAP[0] == pytest.approx(50.0)
-    assert evaluate_detections(gt2, {"v1": dets(hit), "v2": dets(miss)}, [0.5]).mAP[0] == pytest.approx(100.0)
+    assert ap(gt2, {"v2": dets(miss), "v1": dets(hit)}, "stable") == pytest.approx(50.0)
+    assert ap(gt2, {"v1": dets(hit), "v2": dets(miss)}, "stable") == pytest.approx(100.0)
+    assert ap(gt2, {"v2": dets(miss), "v1": dets(hit)}, "official") == pytest.approx(100.0)
 
 
-def test_equal_tiou_goes_to_the_first_ground_truth_instance() -> None:
+def test_equal_tiou_first_instance_when_stable_last_when_official() -> None:
     preds = {"v1": dets(("A", 0.9, 5, 25), ("A", 0.8, 0, 10))}  # tIoU 0.2 with both instances
     first_left = make_gt({"v1": [(0, 10, "A"), (20, 30, "A")]})
     first_right = make_gt({"v1": [(20, 30, "A"), (0, 10, "A")]})
-    assert evaluate_detections(first_left, preds, [0.2]).mAP[0] == pytest.approx(50.0)
-    assert evaluate_detections(first_right, preds, [0.2]).mAP[0] == pytest.approx(100.0)
+    assert evaluate_detections(first_left, preds, [0.2], ties="stable").mAP[0] == pytest.approx(50.0)
+    assert evaluate_detections(first_right, preds, [0.2], ties="stable").mAP[0] == pytest.approx(100.0)
+    assert evaluate_detections(first_left, preds, [0.2]).mAP[0] == pytest.approx(100.0)
+    assert evaluate_detections(first_right, preds, [0.2]).mAP[0] == pytest.approx(50.0)
+
+
+def test_the_reported_tie_gives_the_official_100_not_50() -> None:
+    """The case of the bug report: both instances at tIoU 1.7 / 5.98 with the first prediction."""
+    gt = make_gt({"v": [(128.5, 130.2, "a"), (130.3, 132.0, "a")]})
+    preds = {"v": dets(("a", 0.96, 127.05, 133.03), ("a", 0.38, 128.52, 130.28))}
+    assert evaluate_detections(gt, preds, [0.1]).mAP[0] == pytest.approx(100.0)
+    assert evaluate_detections(gt, preds, [0.1], ties="stable").mAP[0] == pytest.approx(50.0)
+    _, expected = loop_evaluate(gt, preds, [0.1], "test")
+    assert expected[0, 0] == pytest.approx(100.0)
 
 
 def test_multi_class_video() -> None:
@@ -224,16 +271,73 @@ def random_case(rng: np.random.Generator) -> tuple[dict[str, VideoAnnotation], d
     return gt, preds
 
 
-def test_randomized_parity_with_loop_implementation() -> None:
+@pytest.mark.parametrize("ties", ["official", "stable"])
+def test_randomized_parity_with_loop_implementation(ties: str) -> None:
     rng = np.random.default_rng(20240607)
     tious = [0.1, 0.25, 0.3, 0.5, 0.7, 0.9, 1.0]
     for _ in range(300):
         gt, preds = random_case(rng)
-        result = evaluate_detections(gt, preds, tious, subset="test")
-        classes, expected = loop_evaluate(gt, preds, tious, "test")
+        result = evaluate_detections(gt, preds, tious, subset="test", ties=ties)  # type: ignore[arg-type]
+        classes, expected = loop_evaluate(gt, preds, tious, "test", ties)
         assert list(result.class_names) == classes
         np.testing.assert_allclose(result.ap, expected, rtol=0, atol=1e-9)
         np.testing.assert_allclose(result.mAP, expected.mean(axis=0), rtol=0, atol=1e-9)
+
+
+def tie_heavy_case(
+    rng: np.random.Generator, *, videos: int, per_class: int, predictions: int
+) -> tuple[dict[str, VideoAnnotation], dict[str, list[Detection]]]:
+    """Grid-aligned segments of a few equal lengths and scores from a small set: ties everywhere,
+    including score arrays long enough (> 16) for numpy's sort to be unstable."""
+    classes = ["a", "b"]
+    lengths = [1.0, 2.0, 3.0]
+
+    def segment() -> tuple[float, float]:
+        start = float(rng.integers(0, 40))
+        return start, start + lengths[rng.integers(len(lengths))]
+
+    gt = {
+        f"v{v}": VideoAnnotation(
+            f"v{v}", "test", tuple(Segment(*segment(), c) for c in classes for _ in range(per_class))
+        )
+        for v in range(videos)
+    }
+    preds = {
+        vid: [
+            Detection(classes[rng.integers(2)], float(rng.integers(0, 4)) / 4, *segment())
+            for _ in range(predictions)
+        ]
+        for vid in gt
+    }
+    return gt, preds
+
+
+@pytest.mark.parametrize("ties", ["official", "stable"])
+def test_tie_heavy_parity_with_loop_implementation(ties: str) -> None:
+    rng = np.random.default_rng(17)
+    tious = [0.1, 0.2, 0.3, 0.5, 0.7]
+    for size in [(1, 3, 6), (3, 10, 30), (4, 25, 80)]:
+        for _ in range(4):
+            gt, preds = tie_heavy_case(rng, videos=size[0], per_class=size[1], predictions=size[2])
+            got = evaluate_detections(gt, preds, tious, ties=ties)  # type: ignore[arg-type]
+            _, expected = loop_evaluate(gt, preds, tious, "test", ties)
+            np.testing.assert_allclose(got.ap, expected, rtol=0, atol=1e-9)
+    # the two rules do differ on such data (otherwise this test could not tell them apart)
+    gt, preds = tie_heavy_case(rng, videos=4, per_class=25, predictions=80)
+    official = evaluate_detections(gt, preds, tious).ap
+    stable = evaluate_detections(gt, preds, tious, ties="stable").ap
+    assert np.abs(official - stable).max() > 1e-6
+
+
+def test_row_wise_argsort_equals_one_argsort_per_row() -> None:
+    """The evaluator sorts equal-length tIoU arrays as rows of one matrix; numpy must order each row
+    exactly as it orders that row alone (the reference sorts one array per prediction)."""
+    rng = np.random.default_rng(3)
+    for size in (2, 3, 16, 17, 40, 130, 300):
+        rows = rng.integers(0, 4, size=(50, size)).astype(np.float64) / 4
+        together = np.argsort(rows, axis=1)
+        for row, order in zip(rows, together, strict=True):
+            np.testing.assert_array_equal(order, np.argsort(row.copy()))
 
 
 # ---------------------------------------------------------------- the in-memory metric
@@ -335,7 +439,23 @@ def test_real_thumos14_ground_truth() -> None:
         preds[vid] = items
     tious = [0.1, 0.5, 0.7]
     subset_gt = {vid: test[vid] for vid in some}
-    got = evaluate_detections(subset_gt, preds, tious)
-    classes_seen, expected = loop_evaluate(subset_gt, preds, tious, "test")
-    assert list(got.class_names) == classes_seen
+    for ties in ("official", "stable"):
+        got = evaluate_detections(subset_gt, preds, tious, ties=ties)  # type: ignore[arg-type]
+        classes_seen, expected = loop_evaluate(subset_gt, preds, tious, "test", ties)
+        assert list(got.class_names) == classes_seen
+        np.testing.assert_allclose(got.ap, expected, rtol=0, atol=1e-9)
+
+    # every test video, predictions on a 0.1 s grid with two-decimal scores (how result files are
+    # written): equal-length instances and tied scores are common
+    preds = {}
+    for vid, v in test.items():
+        items = []
+        for s in v.segments:
+            for _ in range(3):
+                start = round(max(0.0, s.start + float(rng.normal(0, 1.0))), 1)
+                end = round(max(start, s.end + float(rng.normal(0, 1.0))), 1)
+                items.append(Detection(s.label, round(float(rng.random()), 2), start, end))
+        preds[vid] = items
+    got = evaluate_detections(test, preds, tious)
+    _, expected = loop_evaluate(test, preds, tious, "test")
     np.testing.assert_allclose(got.ap, expected, rtol=0, atol=1e-9)

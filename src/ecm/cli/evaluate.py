@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
         help="mAP of a prediction file (ActivityNet detection protocol)",
         description=(
             "Score predictions with the ActivityNet detection protocol: mAP per tIoU and the usual averages. "
-            "Equal scores rank in file order (videos, then each list)."
+            "Ties (equal scores, equal tIoUs) are broken exactly as the official ActivityNet evaluator breaks "
+            "them, unless --ties stable."
         ),
     )
     _add_common(evaluate)
@@ -47,6 +48,16 @@ def register(subparsers: Any) -> None:
         ),
     )
     evaluate.add_argument("--per-class", action="store_true", help="also report AP per class")
+    evaluate.add_argument(
+        "--ties",
+        choices=("official", "stable"),
+        default="official",
+        help=(
+            "official (default): equal scores and equal tIoUs are ordered as the official evaluator's "
+            "argsort()[::-1] orders them, so the numbers are its own; stable: equal scores keep the file "
+            "order (videos, then each list) and equal tIoUs go to the instance first in the ground truth"
+        ),
+    )
     evaluate.set_defaults(func=run_evaluate)
 
     diagnose = subparsers.add_parser(
@@ -147,7 +158,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     requested = parse_tious(args.tiou) if args.tiou is not None else None  # a bad --tiou fails first
     gt, table, subset, subsets = _load(args)
     tious = requested if requested is not None else parse_tious(default_tious(subsets))
-    result = evaluate_detections(gt, table, tious)
+    result = evaluate_detections(gt, table, tious, ties=args.ties)
     if args.json:
         print(json.dumps(result.to_json(per_class=args.per_class)))
         return 0

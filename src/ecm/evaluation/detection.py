@@ -10,14 +10,18 @@ Protocol (the ActivityNet challenge's ``eval_detection.py``, reproduced number f
   over the recall steps; mAP is the mean over the classes present in the evaluated ground truth, and a
   class without predictions has AP 0. tIoU is on continuous seconds (no "+1").
 
-**Tie rule** (the reference's order on ties is that of an unstable sort; ours is stable and documented):
+**Ties.** The given order of predictions is, for a prediction file, the order of the videos in the file,
+then each video's list order; for :class:`DetectionMetric`, the order of ``update`` calls, then list order.
 
-* predictions with equal scores keep the order in which they were given — for a prediction file, the
-  order of the videos in the file, then each video's list order; for :class:`DetectionMetric`, the order of
-  ``update`` calls, then list order. (A stable sort of ``-score``.)
-* a prediction whose best unmatched ground-truth instances have equal tIoU takes the one that comes first
-  in the ground truth (video order of the file, then annotation order).
-* two segments have tIoU 0 when their union is empty (both zero-length), unless they are identical, 1.
+* ``ties="official"`` (the default) orders ties exactly as the reference does: a class's predictions, in
+  the given order, are ranked by ``scores.argsort()[::-1]``, and a prediction visits the instances of its
+  video and class in ``tiou.argsort()[::-1]`` order — numpy's default sort, which is not stable (so equal
+  values are not kept in a simple order), on the same arrays, so the result is the reference's bit for bit.
+* ``ties="stable"``: predictions with equal scores keep the given order (a stable sort of ``-score``), and a
+  prediction whose best unmatched instances have equal tIoU takes the one first in the ground truth
+  (video order of the file, then annotation order).
+* two segments have tIoU 0 when their union is empty (both zero-length), unless they are identical, 1 (the
+  reference divides 0 by 0 there).
 
 The arithmetic (tIoU, matching at all thresholds at once, AP) lives in :mod:`ecm.evaluation.matching`;
 this module maps predictions and ground truth onto it and holds the in-memory metric.
@@ -34,6 +38,8 @@ import numpy as np
 from ecm.data.annotations import VideoAnnotation, check_video_id, select_subset
 from ecm.errors import InputError
 from ecm.evaluation.matching import (
+    TIES,
+    Ties,
     group_pairs,
     match_ranked,
     ranked_average_precision,
@@ -202,8 +208,10 @@ class RankedPredictions:
     num_videos: int
 
 
-def rank_predictions(gt: GroundTruthTable, predictions: DetectionTable) -> RankedPredictions:
-    """Map predictions onto the ground truth's classes and videos and rank them (see tie rule).
+def rank_predictions(
+    gt: GroundTruthTable, predictions: DetectionTable, ties: Ties = "official"
+) -> RankedPredictions:
+    """Map predictions onto the ground truth's classes and videos and rank them (``ties``: module docstring).
 
     Raises :class:`InputError` for a label absent from the whole ground truth. Predictions of a label that
     exists in the ground truth but not in the evaluated subset cannot affect any class's AP and are left out.
@@ -222,9 +230,17 @@ def rank_predictions(gt: GroundTruthTable, predictions: DetectionTable) -> Ranke
     outside = len(gt.video_ids)
     video_map = np.array([video_lookup.get(v, outside) for v in predictions.video_ids], dtype=np.int64)
     label = label_map[predictions.label] if len(predictions) else np.zeros(0, np.int64)
-    order = score_order(predictions.scores)
-    order = order[label[order] >= 0]
-    order = order[stable_argsort(label[order], len(gt.class_names))]
+    num_classes = len(gt.class_names)
+    if ties == "official":  # each class's predictions in the given order, ranked as the reference ranks them
+        order = np.flatnonzero(label >= 0)
+        order = order[stable_argsort(label[order], num_classes)]
+        bounds = np.searchsorted(label[order], np.arange(num_classes + 1))
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            order[lo:hi] = order[lo:hi][score_order(predictions.scores[order[lo:hi]], "official")]
+    else:
+        order = score_order(predictions.scores)
+        order = order[label[order] >= 0]
+        order = order[stable_argsort(label[order], num_classes)]
     ranked_label = label[order]
     return RankedPredictions(
         rows=order,
@@ -242,10 +258,12 @@ def evaluate_detections(
     tious: Sequence[float],
     *,
     subset: str | None = None,
+    ties: Ties = "official",
 ) -> DetectionResult:
     """Score predictions against ground truth at every tIoU in ``tious`` (protocol: module docstring).
 
-    ``subset`` selects the evaluated ground-truth videos when ``ground_truth`` is a mapping (``None``: all).
+    ``subset`` selects the evaluated ground-truth videos when ``ground_truth`` is a mapping (``None``: all);
+    ``ties`` is the tie order (``"official"`` or ``"stable"``, module docstring).
     Returns AP per class and threshold in percent.
     """
     if isinstance(ground_truth, GroundTruthTable):
@@ -262,10 +280,17 @@ def evaluate_detections(
     thresholds = np.asarray(tious, dtype=np.float64).reshape(-1)
     if not thresholds.size or not ((thresholds > 0) & (thresholds <= 1)).all():
         raise ValueError(f"tIoU thresholds must be a non-empty list in (0, 1], got {list(tious)}")
-    ranked = rank_predictions(gt, table)
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+    ranked = rank_predictions(gt, table, ties)
     v = ranked.num_videos
     tp = match_ranked(
-        gt.label * v + gt.video, gt.segments, ranked.label * v + ranked.video, ranked.segments, thresholds
+        gt.label * v + gt.video,
+        gt.segments,
+        ranked.label * v + ranked.video,
+        ranked.segments,
+        thresholds,
+        ties,
     )
     positives = gt.num_instances
     ap = np.zeros((len(gt.class_names), len(thresholds)))
@@ -307,14 +332,15 @@ class DetectionMetric:
     """Accumulate detections video by video and compute mAP in memory (no files), e.g. every epoch.
 
     Feed either :class:`Detection` lists (``update``) or arrays from a post-processor (``update_arrays``).
-    Equal scores rank in the order given: ``update`` call order, then list order. A video may be updated
-    more than once; its detections are appended.
+    The given order (``update`` call order, then list order) is the order ties are broken in (``ties``,
+    see the module docstring). A video may be updated more than once; its detections are appended.
 
     Args:
         ground_truth: annotations by video id; ``subset`` picks the evaluated videos (``None``: all given).
         tious: T thresholds in (0, 1].
         ignore_unknown_labels: drop (and count in ``num_ignored``) detections whose label the ground truth
             does not have, instead of raising :class:`InputError`.
+        ties: ``"official"`` or ``"stable"`` (module docstring).
     """
 
     def __init__(
@@ -324,7 +350,9 @@ class DetectionMetric:
         *,
         subset: str | None = None,
         ignore_unknown_labels: bool = False,
+        ties: Ties = "official",
     ) -> None:
+        self.ties: Ties = ties
         self.ground_truth = GroundTruthTable.from_annotations(ground_truth, subset)
         self.tious = tuple(float(t) for t in tious)
         if not self.tious or not all(0.0 < t <= 1.0 for t in self.tious):
@@ -389,4 +417,4 @@ class DetectionMetric:
 
     def compute(self) -> DetectionResult:
         """mAP per tIoU, AP per class (percent) and the standard averages of everything given so far."""
-        return evaluate_detections(self.ground_truth, self.table(), self.tious)
+        return evaluate_detections(self.ground_truth, self.table(), self.tious, ties=self.ties)

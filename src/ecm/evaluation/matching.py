@@ -6,23 +6,31 @@ ActivityNet reference's formula and evaluation order so that threshold compariso
 zero-length segments have tIoU 1 if identical, else 0 (the reference divides 0 by 0).
 
 Matching. In rank order, each prediction takes the not-yet-matched instance of its group (class and video)
-with the highest tIoU, if that tIoU ≥ θ; equal tIoUs go to the lower instance index. That greedy result is
-the unique stable matching between predictions (preferring higher tIoU) and instances (all preferring
-earlier-ranked predictions), so it equals the outcome of deferred acceptance proposed by the instances —
-which runs as a few vectorised rounds over all groups and thresholds at once, with no Python loop over
-predictions. Only pairs that can reach the lowest threshold are formed (a window search on start times).
+with the highest tIoU, if that tIoU ≥ θ. Equal tIoUs go, with ``ties="official"``, to the instance the
+reference's ``tiou_arr.argsort()[::-1]`` puts first (numpy's default sort of the prediction's tIoUs with
+every instance of its group, in instance order), and with ``ties="stable"`` to the lower instance index.
+That greedy result is the unique stable matching between predictions (each with its strict preference
+order over instances) and instances (all preferring earlier-ranked predictions), so it equals the outcome
+of deferred acceptance proposed by the instances — which runs as a few vectorised rounds over all groups
+and thresholds at once, with no Python loop over predictions. Only pairs that can reach the lowest
+threshold are formed (a window search on start times).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from ecm.ops.segments import paired_iou
 
 log = logging.getLogger(__name__)
+
+# How equal scores and equal tIoUs are ordered: as the official ActivityNet evaluator orders them, or stably.
+Ties = Literal["official", "stable"]
+TIES: tuple[str, ...] = ("official", "stable")
 
 
 def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -70,9 +78,16 @@ def stable_argsort(keys: np.ndarray, bound: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def score_order(scores: np.ndarray) -> np.ndarray:
-    """Indices ranking ``(N,)`` scores highest first; equal scores keep their given order (stable)."""
-    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+def score_order(scores: np.ndarray, ties: Ties = "stable") -> np.ndarray:
+    """Indices ranking ``(N,)`` scores highest first.
+
+    Equal scores keep their given order (``"stable"``), or come in the order of the reference's
+    ``scores.argsort()[::-1]`` (``"official"``: numpy's default, unstable sort, reversed).
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    if ties == "official":
+        return np.argsort(values)[::-1]
+    return np.argsort(-values, kind="stable")
 
 
 def group_pairs(gt_groups: np.ndarray, pred_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,12 +163,71 @@ def candidate_pairs(
     return pair_pred[hit], pair_gt[hit], iou[hit]
 
 
+def official_tiebreak(
+    gt_groups: np.ndarray,
+    gt_segments: np.ndarray,
+    pred_groups: np.ndarray,
+    pred_segments: np.ndarray,
+    pair_pred: np.ndarray,
+    pair_gt: np.ndarray,
+    iou: np.ndarray,
+) -> np.ndarray:
+    """Per candidate pair, the instance's position in the reference's order for its prediction.
+
+    The reference visits a prediction's instances in ``tiou_arr.argsort()[::-1]`` order, ``tiou_arr`` being
+    the tIoUs with every instance of the group in instance order. Only equal tIoUs need that position (the
+    rest are ordered by value), so it is computed, with numpy's own sort on those same arrays, just for
+    predictions with equal tIoUs among their candidates; other pairs get 0.
+
+    Args:
+        gt_groups, gt_segments, pred_groups, pred_segments: as :func:`match_ranked`.
+        pair_pred, pair_gt, iou: the candidate pairs (:func:`candidate_pairs`).
+
+    Returns:
+        ``(P,)`` int64, lower visited first.
+    """
+    tiebreak = np.zeros(len(pair_pred), dtype=np.int64)
+    if not len(pair_pred):
+        return tiebreak
+    # 2·prediction + tIoU (tIoU ≤ 1) is equal for equal tIoUs of one prediction; one float sort finds them
+    # (keys that merely round together are harmless: those predictions take the exact path below).
+    keys = np.sort(pair_pred * 2.0 + iou)
+    repeated = keys[1:][np.diff(keys) == 0]
+    if not repeated.size:
+        return tiebreak
+    tied = np.unique(np.floor(repeated / 2.0).astype(np.int64))  # predictions with equal candidate tIoUs
+    gts = np.asarray(gt_segments, dtype=np.float64).reshape(-1, 2)
+    preds = np.asarray(pred_segments, dtype=np.float64).reshape(-1, 2)
+    # Every instance of each tied prediction's group, in instance order, as the reference forms tiou_arr.
+    full_row, full_gt = group_pairs(gt_groups, np.asarray(pred_groups)[tied])
+    full_iou = paired_iou(preds[tied[full_row]], gts[full_gt])
+    counts = np.bincount(full_row, minlength=len(tied))
+    first = np.cumsum(counts) - counts
+    position = np.empty(len(full_row), dtype=np.int64)
+    for size in np.unique(counts):  # equal-length tIoU arrays are sorted together, one row each
+        rows = np.flatnonzero(counts == size)
+        index = first[rows, None] + np.arange(size)  # (m, size)
+        visit = np.argsort(full_iou[index], axis=1)[:, ::-1]  # the reference's order, row by row
+        place = np.empty_like(visit)
+        np.put_along_axis(place, visit, np.arange(size)[None, :], axis=1)
+        position[index] = place
+    # Look the candidate pairs of tied predictions up among the full pairs (both sorted by prediction, gt).
+    num_gt = len(gts) + 1
+    full_key = tied[full_row] * num_gt + full_gt
+    full_order = np.argsort(full_key, kind="stable")
+    is_tied = np.isin(pair_pred, tied)
+    key = pair_pred[is_tied] * num_gt + pair_gt[is_tied]
+    tiebreak[is_tied] = position[full_order[np.searchsorted(full_key[full_order], key)]]
+    return tiebreak
+
+
 def match_ranked(
     gt_groups: np.ndarray,
     gt_segments: np.ndarray,
     pred_groups: np.ndarray,
     pred_segments: np.ndarray,
     tious: Sequence[float] | np.ndarray,
+    ties: Ties = "official",
 ) -> np.ndarray:
     """Greedy protocol matching at every threshold at once.
 
@@ -164,6 +238,7 @@ def match_ranked(
         gt_groups: ``(M,)`` int group key per instance; gt_segments: ``(M, 2)`` seconds.
         pred_groups: ``(N,)``; pred_segments: ``(N, 2)`` seconds.
         tious: T thresholds.
+        ties: which of two instances at equal tIoU a prediction takes (module docstring).
     Returns: ``(T, N)`` bool, true where the prediction is a true positive at that threshold.
     """
     thresholds = np.asarray(tious, dtype=np.float64).reshape(-1)
@@ -175,21 +250,29 @@ def match_ranked(
     )
     # Order the pairs by instance, then prediction rank (they come by rank: a stable sort keeps it), then
     # copy each into threshold t's own id space; the copies stay sorted by (t, instance, rank).
+    if ties == "official":
+        tiebreak = official_tiebreak(
+            gt_groups, gt_segments, pred_groups, pred_segments, pair_pred, pair_gt, iou
+        )
+    else:
+        tiebreak = pair_gt
     order = stable_argsort(pair_gt, num_gt)
-    pair_pred, pair_gt, iou = pair_pred[order], pair_gt[order], iou[order]
+    pair_pred, pair_gt, iou, tiebreak = pair_pred[order], pair_gt[order], iou[order], tiebreak[order]
     t_index, p_index = np.nonzero(iou[None, :] >= thresholds[:, None])  # row-major: by t, then pair
     pred_ids = t_index * num_pred + pair_pred[p_index]
     gt_ids = t_index * num_gt + pair_gt[p_index]
-    held = _defer_accept(pred_ids, gt_ids, iou[p_index], num_t * num_pred)
+    held = _defer_accept(pred_ids, gt_ids, iou[p_index], tiebreak[p_index], num_t * num_pred)
     return (held >= 0).reshape(num_t, num_pred)
 
 
-def _defer_accept(pred_ids: np.ndarray, gt_ids: np.ndarray, iou: np.ndarray, num_slots: int) -> np.ndarray:
+def _defer_accept(
+    pred_ids: np.ndarray, gt_ids: np.ndarray, iou: np.ndarray, tiebreak: np.ndarray, num_slots: int
+) -> np.ndarray:
     """Instance-proposing deferred acceptance over candidate pairs → ``(num_slots,)`` matched instance.
 
     Pairs come sorted by instance id, then prediction rank. Each free instance proposes to the next
-    prediction on its list; a prediction keeps the best proposal so far (higher tIoU, then lower instance
-    id) and rejects the others, which move on. As every instance ranks predictions alike, the stable
+    prediction on its list; a prediction keeps the best proposal so far (higher tIoU, then lower
+    ``tiebreak``, distinct among a prediction's equal tIoUs) and rejects the others, which move on. As every instance ranks predictions alike, the stable
     matching is unique and equals the greedy rank-order assignment. Returns, per prediction slot, a compact
     instance number (order-preserving) or −1.
     """
@@ -199,6 +282,7 @@ def _defer_accept(pred_ids: np.ndarray, gt_ids: np.ndarray, iou: np.ndarray, num
     starts = np.flatnonzero(np.r_[True, gt_ids[1:] != gt_ids[:-1]])
     ends = np.r_[starts[1:], len(gt_ids)]
     held_iou = np.zeros(num_slots)
+    held_tiebreak = np.zeros(num_slots, dtype=np.int64)
     cursor = starts.copy()
     free = np.arange(len(starts))
     while free.size:
@@ -213,12 +297,19 @@ def _defer_accept(pred_ids: np.ndarray, gt_ids: np.ndarray, iou: np.ndarray, num
         cand_pred = np.concatenate([target, target[has]])
         cand_gt = np.concatenate([free, holder[has]])
         cand_iou = np.concatenate([iou[position], held_iou[target[has]]])
-        rank = np.lexsort((cand_gt, -cand_iou, cand_pred))
-        cand_pred, cand_gt, cand_iou = cand_pred[rank], cand_gt[rank], cand_iou[rank]
+        cand_tie = np.concatenate([tiebreak[position], held_tiebreak[target[has]]])
+        rank = np.lexsort((cand_tie, -cand_iou, cand_pred))
+        cand_pred, cand_gt, cand_iou, cand_tie = (
+            cand_pred[rank],
+            cand_gt[rank],
+            cand_iou[rank],
+            cand_tie[rank],
+        )
         new_pred = np.r_[True, cand_pred[1:] != cand_pred[:-1]]
         repeat = np.r_[False, cand_gt[1:] == cand_gt[:-1]] & ~new_pred
         held[cand_pred[new_pred]] = cand_gt[new_pred]
         held_iou[cand_pred[new_pred]] = cand_iou[new_pred]
+        held_tiebreak[cand_pred[new_pred]] = cand_tie[new_pred]
         free = cand_gt[~new_pred & ~repeat]
         cursor[free] += 1
     return held
