@@ -8,17 +8,30 @@ interleaved so that load from other processes on a shared machine falls on all v
 prints seconds per step, the ``ecm`` / ``pre_only`` ratio (target ≤ 1.2) and the achieved GFLOP/s next
 to a plain matmul of the model's dominant shape measured in the same run.
 
+With ``--memory`` it measures instead the peak memory of full ECM's training step, with the post stream
+in one pass (``model.post_memory_mib: null``) and bounded (the default, 1024 MiB, where blocks of videos are
+recomputed in the backward pass), at the THUMOS14 shape and at the ActivityNet shape (B 128, T 100, D 2048,
+C 200, H 2048). Each case runs in its own process: on CPU its peak resident set size (``ru_maxrss``, which
+includes the interpreter, torch and the batch; the RSS before the first step is printed too), on CUDA
+``torch.cuda.max_memory_allocated``; and the fastest of ``--memory-steps`` step times.
+
 Usage::
 
     python benchmarks/bench_train.py                       # THUMOS14 shape on CPU (~2-3 min on 2 cores)
     python benchmarks/bench_train.py --length 60 --dim 64 --steps 3   # small
     python benchmarks/bench_train.py --device cuda --steps 10
+    python benchmarks/bench_train.py --memory              # ~25 GB of RAM for the one-pass ActivityNet case
+    python benchmarks/bench_train.py --memory --shapes thumos14 --memory-steps 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -28,6 +41,8 @@ from ecm.losses import LossConfig, build_criterion
 from ecm.model import ModelConfig, build_model
 
 TWO_CLASS_SHARE = 27 / 200  # THUMOS14 training videos with two classes
+# --memory shapes: (batch, length, classes); D = H = 2048.
+SHAPES: dict[str, tuple[int, int, int]] = {"thumos14": (16, 750, 20), "activitynet": (128, 100, 200)}
 
 
 def synchronize(device: torch.device) -> None:
@@ -51,9 +66,13 @@ def make_batch(
 class Trainer:
     """One variant's model, criterion and optimizer, and its training step."""
 
-    def __init__(self, variant: str, args: argparse.Namespace, device: torch.device) -> None:
+    def __init__(
+        self, variant: str, args: argparse.Namespace, device: torch.device, post_memory_mib: int | None = 1024
+    ) -> None:
         torch.manual_seed(16)
-        cfg = ModelConfig(variant=variant, hidden_dim=args.hidden, train_length=args.length)
+        cfg = ModelConfig(
+            variant=variant, hidden_dim=args.hidden, train_length=args.length, post_memory_mib=post_memory_mib
+        )
         self.model = build_model(cfg, num_classes=args.classes, feature_dim=args.dim).to(device).train()
         self.criterion = build_criterion(LossConfig(), variant)
         self.optimizer = torch.optim.Adam(
@@ -85,6 +104,75 @@ def matmul_gflops(args: argparse.Namespace, device: torch.device) -> float:
     return 2.0 * a.shape[0] * a.shape[1] * b.shape[1] / best / 1e9
 
 
+def rss_mib() -> float:
+    """This process's current resident set size in MiB (Linux ``/proc``)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def one_case(args: argparse.Namespace, device: torch.device) -> None:
+    """``--one-case``: full ECM's step at the given shape in this process; print a JSON line."""
+    post_memory = None if args.post_memory_mib == 0 else args.post_memory_mib
+    features, labels = make_batch(args.batch, args.length, args.dim, args.classes, device)
+    trainer = Trainer("ecm", args, device, post_memory_mib=post_memory)
+    before = rss_mib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(args.memory_steps):
+        start = time.perf_counter()
+        trainer.step(features, labels)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    print(
+        json.dumps({"seconds": min(times), "rss_before_mib": before, "peak_rss_mib": peak, "cuda_mib": cuda})
+    )
+
+
+def memory(args: argparse.Namespace) -> None:
+    """``--memory``: every shape × {one pass, bounded}, each in a fresh process."""
+    print(f"device {args.device}; full ECM, D = H = 2048; best of {args.memory_steps} step(s) per case")
+    print(
+        f"{'shape':>12}{'post stream':>14}{'step s':>9}{'peak RSS MiB':>14}{'RSS before':>12}{'CUDA MiB':>10}"
+    )
+    for shape in args.shapes.split(","):
+        batch, length, classes = SHAPES[shape]
+        seconds = {}
+        for label, budget in (("one pass", 0), ("≤ 1024 MiB", 1024)):
+            command = [
+                sys.executable,
+                __file__,
+                "--one-case",
+                f"--device={args.device}",
+                f"--batch={batch}",
+                f"--length={length}",
+                f"--classes={classes}",
+                "--dim=2048",
+                "--hidden=2048",
+                f"--post-memory-mib={budget}",
+                f"--memory-steps={args.memory_steps}",
+            ]
+            if args.threads is not None:
+                command.append(f"--threads={args.threads}")
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{shape:>12}{label:>14}  failed: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            seconds[label] = row["seconds"]
+            cuda = "" if row["cuda_mib"] is None else f"{row['cuda_mib']:.0f}"
+            print(
+                f"{shape:>12}{label:>14}{row['seconds']:>9.2f}{row['peak_rss_mib']:>14.0f}"
+                f"{row['rss_before_mib']:>12.0f}{cuda:>10}"
+            )
+        if len(seconds) == 2:
+            print(
+                f"{shape:>12}  bounded / one pass step time: {seconds['≤ 1024 MiB'] / seconds['one pass']:.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -96,12 +184,23 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=None, help="embedding width H (default D)")
     parser.add_argument("--variants", default="pre_only,ecm", help="comma-separated variants to time")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--memory", action="store_true", help="measure peak memory instead (see above)")
+    parser.add_argument("--shapes", default="thumos14,activitynet", help="--memory: shapes to measure")
+    parser.add_argument("--memory-steps", type=int, default=1, help="--memory: steps per case")
+    parser.add_argument("--one-case", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--post-memory-mib", type=int, default=1024, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory:
+        memory(args)
+        return
     if args.steps < 1:
         parser.error("--steps must be ≥ 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.one_case:
+        one_case(args, device)
+        return
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
 
     features, labels = make_batch(args.batch, args.length, args.dim, args.classes, device)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from ecm.errors import InputError
 from ecm.losses import (
     Criterion,
     LossConfig,
@@ -171,3 +172,15 @@ def test_huge_logits_stay_finite() -> None:
         background_logits=BACKGROUND * 1e6,
     )
     assert _finite(build_criterion(LossConfig())(big, LABELS))
+
+
+def test_warm_up_and_ramp_scale_the_post_terms_only() -> None:
+    config = LossConfig(warmup_epochs=3, ramp_epochs=2)
+    assert [config.post_factor(e) for e in (1, 3, 4, 5, 6)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert LossConfig().post_factor(1) == 1.0  # the paper: no warm-up
+    criterion = Criterion(pre=1.0, post=1.0, c2c=0.05, a2c=5.0)
+    half = criterion.scaled(0.5)
+    assert half.weights == {"pre": 1.0, "post": 0.5, "c2c": 0.025, "a2c": 2.5}
+    assert criterion.scaled(0.0).weights == {"pre": 1.0, "post": 0.0, "c2c": 0.0, "a2c": 0.0}
+    with pytest.raises(InputError):
+        LossConfig(warmup_epochs=-1)

@@ -50,10 +50,33 @@ class LossConfig:
     beta: float = 0.05
     # α: relative weight of L_a2c inside the consistency terms (100 THUMOS14 → weight 5; 20 ActivityNet → 1).
     alpha: float = 100.0
+    # Epochs at the start trained on L_pre alone (0 in the paper).
+    warmup_epochs: int = 0
+    # Epochs after the warm-up over which L_post, L_c2c and L_a2c rise linearly to full weight (0: at once).
+    ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
         if self.beta < 0.0 or self.alpha < 0.0:
             raise InputError(None, f"loss.beta and loss.alpha must be ≥ 0, got {self.beta}, {self.alpha}")
+        if self.warmup_epochs < 0 or self.ramp_epochs < 0:
+            raise InputError(
+                None,
+                f"loss.warmup_epochs and loss.ramp_epochs must be ≥ 0, got {self.warmup_epochs}, "
+                f"{self.ramp_epochs}",
+            )
+
+    def post_factor(self, epoch: int) -> float:
+        """Factor on the L_post, L_c2c and L_a2c weights in (1-based) ``epoch``: 0 during the warm-up, then
+        rising by ``1 / ramp_epochs`` per epoch to 1.
+
+        >>> [LossConfig(warmup_epochs=2, ramp_epochs=4).post_factor(e) for e in range(1, 8)]
+        [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+        """
+        if epoch <= self.warmup_epochs:
+            return 0.0
+        if self.ramp_epochs == 0:
+            return 1.0
+        return min(1.0, (epoch - self.warmup_epochs) / self.ramp_epochs)
 
 
 def normalise_labels(labels: Tensor) -> Tensor:
@@ -152,6 +175,11 @@ class Criterion:
 
     def __init__(self, *, pre: float = 1.0, post: float = 1.0, c2c: float = 0.05, a2c: float = 5.0) -> None:
         self.weights: dict[str, float] = {"pre": pre, "post": post, "c2c": c2c, "a2c": a2c}
+
+    def scaled(self, factor: float) -> Criterion:
+        """This criterion with the weights of L_post, L_c2c and L_a2c multiplied by ``factor``."""
+        w = self.weights
+        return Criterion(pre=w["pre"], post=factor * w["post"], c2c=factor * w["c2c"], a2c=factor * w["a2c"])
 
     def terms(self, output: ModelOutput, labels: Tensor) -> dict[str, Tensor | None]:
         """Each term, or ``None`` where the output lacks its inputs."""

@@ -9,6 +9,7 @@ import yaml
 
 from ecm.cli import main
 from ecm.config import config_from_dict, dump_config, load_config, recipe_names
+from ecm.config.diff import config_differences
 from ecm.config.recipes import is_recipe_name, recipe_header, recipe_summary
 from ecm.errors import InputError
 
@@ -23,6 +24,12 @@ def test_the_paper_recipes_and_the_synthetic_ones_are_shipped() -> None:
     assert list(names) == sorted(names)
     assert all(recipe_summary(name) for name in names)  # every recipe says in one line what it is
     assert "NOT the paper's recipe" in recipe_header("demo")
+
+
+def test_the_fast_recipe_is_the_paper_recipe_plus_its_option_only() -> None:
+    differences = config_differences(load_config("thumos14"), load_config("thumos14-fast"))
+    assert differences == [("model.aggregation", "sum", "mean")]
+    assert load_config("thumos14").model.aggregation == "sum"  # the paper's default is untouched
 
 
 def test_names_and_paths() -> None:

@@ -204,9 +204,9 @@ def test_background_embeds_only_needed_pairs(monkeypatch: pytest.MonkeyPatch) ->
     seen: list[int] = []
     original = model.embedding.from_input_taps
 
-    def spy(taps: Tensor, length: int | None = None) -> Tensor:
+    def spy(taps: Tensor, length: int | None = None, keep: Tensor | None = None) -> Tensor:
         seen.append(taps.shape[0])
-        return original(taps, length)
+        return original(taps, length, keep)
 
     monkeypatch.setattr(model.embedding, "from_input_taps", spy)
     model(torch.randn(B, T, D), _labels())
@@ -308,3 +308,58 @@ def test_bad_shapes_are_refused() -> None:
         model(torch.randn(T, D))
     with pytest.raises(ValueError, match="labels"):
         model(torch.randn(B, T, D), torch.zeros(B, C + 1))
+
+
+POST_VARIANTS = [v for v in ALL_VARIANTS if parse_variant(v).post_stream]
+
+
+@pytest.mark.parametrize("variant", POST_VARIANTS)
+@pytest.mark.parametrize("aggregation", ["sum", "mean"])
+def test_post_stream_in_recomputed_blocks_equals_one_pass(variant: str, aggregation: str) -> None:
+    """A memory bound (blocks of videos recomputed in the backward pass) changes nothing: the same
+    outputs, dropout masks, random stream and gradients as one pass, in float64."""
+    x = torch.randn(B, T, D, dtype=torch.float64)
+    labels = _labels().double()
+    results = []
+    for budget in (None, 1e-9):  # 1e-9 MiB: one video per block
+        torch.manual_seed(0)
+        cfg = ModelConfig(
+            variant=variant, hidden_dim=H, dropout=0.5, train_length=16, aggregation=aggregation
+        )
+        model = build_model(cfg, num_classes=C, feature_dim=D).double().train()
+        model.post_memory_mib = budget  # type: ignore[assignment]
+        torch.manual_seed(1)
+        out = model(x, labels)
+        after = torch.rand(3)  # the random stream must be left where one pass leaves it
+        losses = build_criterion(LossConfig(), variant)(out, labels)
+        losses["total"].backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append((out, after, losses, grads))
+    (one, after_one, loss_one, grad_one), (blocks, after_blocks, loss_blocks, grad_blocks) = results
+    assert torch.equal(after_one, after_blocks)
+    for field in ("post_logits", "background_logits", "pre_logits"):
+        a, b = getattr(one, field), getattr(blocks, field)
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for name in loss_one:
+        torch.testing.assert_close(loss_one[name], loss_blocks[name], rtol=1e-12, atol=1e-12)
+    assert grad_one.keys() == grad_blocks.keys() and grad_one
+    for name in grad_one:
+        torch.testing.assert_close(grad_one[name], grad_blocks[name], rtol=1e-10, atol=1e-12)
+
+
+def test_blocks_are_used_past_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model().train()
+    seen: list[int] = []
+    original = model.embedding.from_input_taps
+
+    def spy(taps: Tensor, length: int | None = None, keep: Tensor | None = None) -> Tensor:
+        seen.append(taps.shape[0])
+        return original(taps, length, keep)
+
+    monkeypatch.setattr(model.embedding, "from_input_taps", spy)
+    model.post_memory_mib = 1e-9  # type: ignore[assignment]
+    model(torch.randn(B, T, D), _labels())
+    # pre stream, then per video its C action sequences and C per present class (1, 3, 0 classes)
+    assert seen == [B, 2 * C, 4 * C, C]

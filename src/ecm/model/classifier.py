@@ -200,18 +200,38 @@ class SnippetEmbedding(nn.Module):
         """
         return conv_taps(to_folds(x, folds), self.conv1)
 
-    def from_input_taps(self, taps: Tensor, length: int | None = None) -> Tensor:
+    def from_input_taps(self, taps: Tensor, length: int | None = None, keep: Tensor | None = None) -> Tensor:
         """Finish ``E`` from fold-major first-layer taps (or weighted sums of them).
 
         ``(N, F, J, K, H) → (N, length, H)`` time-major (``length`` defaults to ``J·F``; snippets past it are
-        padding and dropped).
+        padding and dropped). ``keep``: a dropout mask drawn beforehand (:meth:`draw_keep`, ``(N, length,
+        H)`` bool) used instead of drawing one here; the result is bit for bit what drawing it here gives.
         """
         h = combine_fold_taps(taps, self.conv1.bias)  # (N, J·F, H)
         if length is not None and length != h.shape[1]:
             h = h[:, :length]
         h = F.leaky_relu(h, self.leaky_slope)
         h = F.leaky_relu(temporal_conv(h, self.conv2), self.leaky_slope)  # (N, L, H)
-        return self.dropout(h)
+        if keep is None:
+            return self.dropout(h)
+        # Dropout multiplies by a noise tensor holding 0 or 1 / (1 − p) computed by an in-place division.
+        scale = torch.ones((), dtype=h.dtype, device=h.device).div_(1.0 - self.dropout.p)
+        return h * (keep.to(h.dtype) * scale)
+
+    def draw_keep(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor | None:
+        """The dropout mask ``self.dropout`` would draw for a ``shape`` output, as bool (``None`` when dropout
+        is off: eval mode or p = 0, where no random number is used either).
+
+        Drawn from the same random stream position with the same values: on CPU by one ``bernoulli_``
+        (which draws the same mask for a bool tensor as for dropout's float one), elsewhere by dropout
+        itself on ones.
+        """
+        p = self.dropout.p
+        if not self.training or p == 0.0:
+            return None
+        if torch.device(device).type == "cpu":
+            return torch.empty(shape, dtype=torch.bool, device=device).bernoulli_(1.0 - p)
+        return F.dropout(torch.ones(shape, dtype=dtype, device=device), p, True) != 0
 
     def forward(self, x: Tensor) -> Tensor:
         """``E(x)`` on time-major sequences: ``(N, L, D) → (N, L, H)``."""

@@ -18,6 +18,7 @@ computes losses or detections (see :mod:`ecm.losses`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +51,12 @@ class ModelConfig:
     folds: int = 3
     # Hidden width of the attention network (post_only, no_transition); None → hidden width of E.
     attention_hidden_dim: int | None = None
+    # Scaling of the post stream's per-fold weighted sums: "sum" (the paper), "mean" (÷ the fold's weight
+    # mass Σ a_t) or "length" (÷ the fold's snippet count). Not the paper's method unless "sum".
+    aggregation: Literal["sum", "mean", "length"] = "sum"
+    # Activation memory (MiB, roughly) the post stream may keep for the backward pass; past it, blocks of
+    # videos are recomputed in the backward pass instead (same results, slower). null: never.
+    post_memory_mib: int | None = 1024
 
     def __post_init__(self) -> None:
         parse_variant(self.variant)
@@ -57,6 +64,8 @@ class ModelConfig:
             raise InputError(None, f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.topk_ratio <= 0.0 or self.train_length < 1 or self.folds < 1:
             raise InputError(None, "model.topk_ratio must be > 0, model.train_length and model.folds ≥ 1")
+        if self.post_memory_mib is not None and self.post_memory_mib < 1:
+            raise InputError(None, f"model.post_memory_mib must be ≥ 1 or null, got {self.post_memory_mib}")
         for name in ("hidden_dim", "attention_hidden_dim"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -139,6 +148,8 @@ class ECM(nn.Module):
         transition: weight-transition module (``spec.weight_source == "transition"``).
         attention: attention network (``spec.weight_source == "attention"``).
         post_classifier: the post stream's own classifier (``spec.shared_classifier`` off).
+        aggregation: scaling of the post stream's fold sums (:data:`ecm.model.streams.AGGREGATIONS`).
+        post_memory_mib: activation memory the post stream may keep before it recomputes (None: no bound).
     """
 
     def __init__(
@@ -152,6 +163,8 @@ class ECM(nn.Module):
         transition: WeightTransition | None = None,
         attention: AttentionNetwork | None = None,
         post_classifier: Classifier | None = None,
+        aggregation: str = "sum",
+        post_memory_mib: int | None = None,
     ) -> None:
         super().__init__()
         want_transition = spec.post_stream and spec.weight_source == "transition"
@@ -170,6 +183,8 @@ class ECM(nn.Module):
         self.spec = spec
         self.topk = topk
         self.folds = folds
+        self.aggregation = aggregation
+        self.post_memory_mib = post_memory_mib
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> ModelOutput:
         """Run the streams.
@@ -219,6 +234,8 @@ class ECM(nn.Module):
                 weights,
                 labels=labels if (self.training and spec.a2c) else None,
                 background=spec.background,
+                aggregation=self.aggregation,
+                memory_budget=None if self.post_memory_mib is None else self.post_memory_mib * 2.0**20,
             )
         video_logits = pre_logits if pre_logits is not None else post_logits
         assert video_logits is not None
@@ -254,4 +271,6 @@ def build_model(cfg: ModelConfig, num_classes: int, feature_dim: int) -> ECM:
         transition=transition,
         attention=attention,
         post_classifier=None if spec.shared_classifier else Classifier(hidden, num_classes),
+        aggregation=cfg.aggregation,
+        post_memory_mib=cfg.post_memory_mib,
     )

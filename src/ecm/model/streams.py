@@ -21,10 +21,15 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from ecm.model.classifier import Classifier, SnippetEmbedding
 
-__all__ = ["fold_aggregate", "post_classification"]
+__all__ = ["AGGREGATIONS", "fold_aggregate", "fold_normaliser", "post_classification"]
+
+# How a fold's weighted sum is scaled: "sum" (the paper), "mean" (divided by the fold's weight mass Σ_t a_t),
+# "length" (divided by the fold's snippet count).
+AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "length")
 
 
 def fold_aggregate(weights: Tensor, taps: Tensor) -> Tensor:
@@ -45,6 +50,33 @@ def fold_aggregate(weights: Tensor, taps: Tensor) -> Tensor:
     weights_f = weights.unflatten(2, (per_fold, folds)).permute(0, 3, 1, 2).flatten(0, 1)  # (B·F, R, J)
     sums = torch.bmm(weights_f, taps.flatten(3).flatten(0, 1))  # (B·F, R, K·H), one bmm for all folds
     return sums.unflatten(0, (batch, folds)).transpose(1, 2).unflatten(-1, taps.shape[3:])
+
+
+def fold_normaliser(weights: Tensor, folds: int, aggregation: str) -> Tensor | None:
+    """What each fold's weighted sum is divided by under ``aggregation``; ``None`` for ``"sum"``.
+
+    Args:
+        weights: ``(B, R, T)`` weight rows.
+        folds: ``F``.
+        aggregation: one of :data:`AGGREGATIONS`.
+
+    Returns:
+        ``(B, R, F)``: the fold's weight mass ``Σ_{t ≡ i} a_t`` (``"mean"``) or its snippet count
+        (``"length"``), at least 1e-6 (an empty fold, ``T < F``, has sums 0 and stays 0).
+    """
+    if aggregation == "sum":
+        return None
+    batch, rows, length = weights.shape
+    per_fold = -(-length // folds)
+    if aggregation == "mean":
+        padded = F.pad(weights, (0, folds * per_fold - length))
+        mass = padded.unflatten(2, (per_fold, folds)).sum(dim=2)  # (B, R, F)
+    elif aggregation == "length":
+        counts = torch.tensor([len(range(i, length, folds)) for i in range(folds)], dtype=weights.dtype)
+        mass = counts.to(weights.device).expand(batch, rows, folds)
+    else:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    return mass.clamp(min=1e-6)
 
 
 def _score(classifier: Classifier, h: Tensor) -> Tensor:
@@ -83,6 +115,95 @@ def _pair_background_rows(weights: Tensor, pairs: _Pairs) -> Tensor:
     return padded.index_put((pairs.video, pairs.slot), pair_rows).flatten(1, 2)
 
 
+def _background_index(pairs: _Pairs | None, videos: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(video, slot) of each background sequence group in the ``(B, G, Kw)`` view of the background rows."""
+    if pairs is not None:
+        return pairs.video, pairs.slot
+    assert videos is not None
+    return videos, torch.zeros_like(videos)
+
+
+def _embed_block(
+    embedding: SnippetEmbedding,
+    weights: Tensor,
+    bg_rows: Tensor,
+    taps: Tensor,
+    bg_index: tuple[Tensor, Tensor] | None,
+    aggregation: str,
+    keep: Tensor | None,
+) -> Tensor:
+    """``E`` on the fold sums of a block of videos, mean over folds.
+
+    Args:
+        weights: ``(b, Kw, T)`` action rows; bg_rows: ``(b, G·Kw, T)`` background rows; taps: ``(b, F, J,
+            K, H)``; bg_index: the (video, slot) of the block's background groups; keep: dropout mask or
+            ``None`` (``E`` draws its own).
+
+    Returns:
+        ``(b + n, Kw, H)``: the b videos' action embeddings, then the n background groups'.
+    """
+    num_weights = weights.shape[1]
+    rows = torch.cat([weights, bg_rows], dim=1)  # (b, R, T)
+    sums = fold_aggregate(rows, taps)  # (b, R, F, K, H)
+    normaliser = fold_normaliser(rows, taps.shape[1], aggregation)  # (b, R, F) or None
+    if normaliser is not None:  # the first layer is linear: scaling its taps scales the aggregate
+        sums = sums / normaliser[..., None, None]
+    action_sums, bg_sums = sums.split([num_weights, bg_rows.shape[1]], dim=1)
+    parts = [action_sums.flatten(0, 1)]
+    if bg_index is not None:
+        parts.append(bg_sums.unflatten(1, (-1, num_weights))[bg_index].flatten(0, 1))
+    seqs = torch.cat(parts)  # (N, F, K, H) length-F sequences
+    h = embedding.from_input_taps(seqs.unsqueeze(1), keep=keep)  # (N, F, H): E on each sequence
+    return h.mean(dim=1).unflatten(0, (-1, num_weights))  # mean over folds
+
+
+def _embed_in_blocks(
+    embedding: SnippetEmbedding,
+    weights: Tensor,
+    bg_rows: Tensor,
+    taps: Tensor,
+    bg_index: tuple[Tensor, Tensor] | None,
+    aggregation: str,
+    *,
+    block: int,
+    keep: Tensor | None,
+) -> Tensor:
+    """:func:`_embed_block` over blocks of ``block`` videos, each recomputed in the backward pass
+    (activation checkpointing) so that only one block's activations exist at a time. ``keep`` is the
+    whole stream's dropout mask, drawn once, so the result equals one pass."""
+    batch, num_weights = weights.shape[:2]
+    group_video = bg_index[0] if bg_index is not None else weights.new_zeros(0, dtype=torch.long)
+    actions, backgrounds = [], []
+    for first in range(0, batch, block):
+        last = min(batch, first + block)
+        lo, hi = torch.searchsorted(
+            group_video, torch.tensor([first, last], device=group_video.device)
+        ).tolist()
+        index = None if bg_index is None else (bg_index[0][lo:hi] - first, bg_index[1][lo:hi])
+        part_keep = None
+        if keep is not None:
+            seq = slice(first * num_weights, last * num_weights)
+            bg_seq = slice((batch + lo) * num_weights, (batch + hi) * num_weights)
+            part_keep = torch.cat([keep[seq], keep[bg_seq]])
+        args = (weights[first:last], bg_rows[first:last], taps[first:last])
+        if torch.is_grad_enabled():
+            h = checkpoint(
+                _embed_block,
+                embedding,
+                *args,
+                index,
+                aggregation,
+                part_keep,
+                use_reentrant=False,
+                preserve_rng_state=False,
+            )
+        else:
+            h = _embed_block(embedding, *args, index, aggregation, part_keep)
+        actions.append(h[: last - first])
+        backgrounds.append(h[last - first :])
+    return torch.cat(actions + backgrounds)
+
+
 def post_classification(
     embedding: SnippetEmbedding,
     classifier: Classifier,
@@ -91,6 +212,8 @@ def post_classification(
     *,
     labels: Tensor | None = None,
     background: Literal["implementation", "paper"] = "implementation",
+    aggregation: str = "sum",
+    memory_budget: float | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Post-classification logits ``s_post`` and, when ``labels`` is given, background logits ``q``.
 
@@ -107,6 +230,11 @@ def post_classification(
             present g and ``q[c] = mean_g r_g[c]`` for absent c. ``"paper"`` — ``q[c]`` scores
             ``Σ_t (1 − A_c(t)) x_t`` with ``W[c]``. With class-agnostic weights a both forms reduce to
             one aggregate per video (``a(1 − a)`` resp. ``1 − a``) scored by every class.
+        aggregation: ``"sum"`` (the paper's un-normalised sums), ``"mean"`` or ``"length"`` (each fold's
+            sum divided by its weight mass or its snippet count, see :func:`fold_normaliser`).
+        memory_budget: bytes the stream's stored activations may take, roughly; past it the videos are
+            embedded in blocks that are recomputed in the backward pass instead of stored (same values,
+            same dropout masks; ``None``: never).
 
     Returns:
         ``s_post`` ``(B, C)`` logits, and ``q`` ``(B, C)`` logits or ``None``. Rows of ``q`` for videos
@@ -128,16 +256,32 @@ def post_classification(
             videos = present.any(dim=1).nonzero(as_tuple=True)[0]  # (B',) videos with a present class
             bg_rows = weights * (1.0 - weights) if background == "implementation" else 1.0 - weights
 
-    # All weighted sums in one bmm, then E once on every length-F sequence.
-    sums = fold_aggregate(torch.cat([weights, bg_rows], dim=1), taps)  # (B, R, F, K, H)
-    action_sums, bg_sums = sums.split([num_weights, bg_rows.shape[1]], dim=1)
-    if pairs is not None:
-        bg_sums = bg_sums.unflatten(1, (-1, num_weights))[pairs.video, pairs.slot]  # (P, C, F, K, H)
-    elif videos is not None:
-        bg_sums = bg_sums[videos]  # (B', Kw, F, K, H)
-    seqs = torch.cat([action_sums.flatten(0, 1), bg_sums.flatten(0, 1)])  # (N, F, K, H) length-F sequences
-    h = embedding.from_input_taps(seqs.unsqueeze(1))  # (N, F, H): E on each sequence (one "fold" of F rows)
-    h = h.mean(dim=1).unflatten(0, (-1, num_weights))  # (N / Kw, Kw, H) mean over folds
+    # Background sequences: one per (pair, class) or per (video, weight row), video-major.
+    bg_index = None if pairs is None and videos is None else _background_index(pairs, videos)
+    folds, hidden = taps.shape[1], taps.shape[-1]
+    num_bg = 0 if bg_index is None else int(bg_index[0].numel())
+    sequences = (batch + num_bg) * num_weights
+    rows = num_weights + bg_rows.shape[1]
+    per_video = (
+        taps.element_size()
+        * folds
+        * hidden
+        * (rows * taps.shape[3] * 2 + sequences / max(batch, 1) * (2 * taps.shape[3] + 6))
+    )  # bytes of the activations one video's weighted sums and E keep for the backward pass, roughly
+    if memory_budget is None or per_video * batch <= memory_budget:
+        # All weighted sums in one bmm, then E once on every length-F sequence.
+        h = _embed_block(embedding, weights, bg_rows, taps, bg_index, aggregation, None)
+    else:
+        h = _embed_in_blocks(
+            embedding,
+            weights,
+            bg_rows,
+            taps,
+            bg_index,
+            aggregation,
+            block=max(1, int(memory_budget // per_video)),
+            keep=embedding.draw_keep((sequences, folds, hidden), taps.dtype, taps.device),
+        )
     post_logits = _score(classifier, h[:batch])  # (B, C)
     if labels is None:
         return post_logits, None

@@ -227,7 +227,9 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        # A warm-up on L_pre alone leaves the post stream's parameters without gradient for a while.
+        unused = self.config.loss.warmup_epochs > 0
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
 
     def _epoch(
         self,
@@ -252,8 +254,15 @@ class Trainer:
         with warnings.catch_warnings():
             # DDP notes that a 1×1 convolution's gradient has other strides than its bucket: speed only.
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            factor = cfg.loss.post_factor(epoch)
             sums, count = train_one_epoch(
-                network, criterion, optimizer, batches, lr=lr, device=self.device, world=self.group.world
+                network,
+                criterion if factor == 1.0 else criterion.scaled(factor),
+                optimizer,
+                batches,
+                lr=lr,
+                device=self.device,
+                world=self.group.world,
             )
         loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
