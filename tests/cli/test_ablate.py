@@ -180,6 +180,20 @@ def test_compare_two_studies_pairs_by_seed(
     assert main(["compare", str(study), str(tmp_path / "missing")]) == 2
     assert "ablation.json" in capsys.readouterr().err
 
+    # a differently named pair (A's ecm against B's pre_only) and both studies' curves in one figure
+    plot = tmp_path / "curves.png"
+    argv = ["compare", str(study), str(other), "--json", "--pair", "ecm:pre_only", "--plot", str(plot)]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["key"] for r in rows] == ["pre_only", "ecm → pre_only"]
+    ecm_a = _load(study)["rows"][1]["metrics"]["last"]["mAP@0.5"]["values"]
+    assert _load(study)["rows"][1]["key"] == "ecm"
+    assert rows[1]["differences"] == pytest.approx([y - x for x, y in zip(ecm_a, b, strict=True)])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["compare", str(study), str(other), "--pair", "ecm:post_only"]) == 2
+    assert "no row 'post_only'" in capsys.readouterr().err
+    assert main(["compare", str(study), str(other), "--pair", "ecm"]) == 2
+
 
 def test_parallel_jobs_train_the_same_runs(study: Path, tiny_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "parallel"

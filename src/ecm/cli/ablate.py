@@ -94,6 +94,16 @@ def register(subparsers: Any) -> None:
         default="last",
         help="checkpoint: last epoch (default), best on test, or validation-selected",
     )
+    compare.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="ROW_A:ROW_B",
+        help="also pair two differently named rows, e.g. pre_only:ecm (A's pre_only against B's ecm; repeatable)",
+    )
+    compare.add_argument(
+        "--plot", metavar="PNG", help="also draw both studies' per-epoch curves into one figure"
+    )
     compare.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     compare.set_defaults(func=run_compare)
 
@@ -134,11 +144,17 @@ def _number(value: float | None, spec: str = ".2f") -> str:
 def run_compare(args: argparse.Namespace) -> int:
     """Print the paired comparison of two studies."""
     from ecm.config.diff import config_differences
-    from ecm.studies.compare import compare_studies
+    from ecm.studies.compare import compare_studies, parse_pair
     from ecm.studies.results import PROTOCOL_TITLES, load_study
 
+    extra = [parse_pair(text) for text in args.pair]
     first, second = load_study(args.first), load_study(args.second)
-    pairs = compare_studies(first, second, metric=args.metric, protocol=args.protocol)
+    pairs = compare_studies(first, second, metric=args.metric, protocol=args.protocol, pairs=extra)
+    if args.plot is not None:
+        from ecm.studies.plot import plot_comparison
+
+        if not plot_comparison(first, second, ("A", "B"), args.plot):
+            print(f"{args.plot}: not written, neither study has per-epoch curves", file=sys.stderr)
     changed = config_differences(first.resolved_config, second.resolved_config)
     if args.json:
         print(

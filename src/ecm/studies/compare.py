@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,11 +110,18 @@ class PairedDifference:
 
 
 def compare_studies(
-    first: Study, second: Study, *, metric: str = "mAP@0.5", protocol: str = "last"
+    first: Study,
+    second: Study,
+    *,
+    metric: str = "mAP@0.5",
+    protocol: str = "last",
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> list[PairedDifference]:
     """Pair two studies' rows by key and seed on ``metric`` under ``protocol`` (``last``, ``best``, ``val``).
 
-    Rows come in study A's order; rows missing from either study are left out.
+    Rows come in study A's order; rows missing from either study are left out. ``pairs`` adds
+    ``(row of A, row of B)`` pairs of differently named rows (e.g. A's ``pre_only`` against B's ``ecm``),
+    listed after the rows paired by name, keyed ``"A-row → B-row"``.
 
     Raises:
         InputError: unknown protocol, or a metric no row of either study has under that protocol.
@@ -128,22 +136,34 @@ def compare_studies(
         raise InputError(
             None, f"metric {metric!r} is not in the studies under protocol {protocol!r} ({names})"
         )
+    rows_a = {row.key: row for row in first.rows}
     by_key = {row.key: row for row in second.rows}
+    matched = [(row.key, row, by_key[row.key]) for row in first.rows if row.key in by_key]
+    for key_a, key_b in pairs:
+        for key, rows, which in ((key_a, rows_a, "A"), (key_b, by_key, "B")):
+            if key not in rows:
+                raise InputError(None, f"--pair {key_a}:{key_b}: study {which} has no row {key!r}")
+        matched.append((f"{key_a} → {key_b}", rows_a[key_a], by_key[key_b]))
     out = []
-    for row_a in first.rows:
-        row_b = by_key.get(row_a.key)
-        if row_b is None:
-            continue
+    for key, row_a, row_b in matched:
         values_a = row_a.seed_values(protocol, metric)
         values_b = row_b.seed_values(protocol, metric)
         seeds = tuple(s for s in values_a if s in values_b)
         out.append(
             PairedDifference(
-                row_a.key,
-                row_a.title,
+                key,
+                row_a.title if key == row_a.key else f"{row_a.title} → {row_b.title}",
                 seeds,
                 tuple(values_a[s] for s in seeds),
                 tuple(values_b[s] for s in seeds),
             )
         )
     return out
+
+
+def parse_pair(text: str) -> tuple[str, str]:
+    """``"pre_only:ecm"`` → ``("pre_only", "ecm")`` (``--pair`` of ``ecm compare``)."""
+    key_a, sep, key_b = text.partition(":")
+    if not sep or not key_a.strip() or not key_b.strip():
+        raise InputError(None, f"--pair expects ROW_A:ROW_B, got {text!r}")
+    return key_a.strip(), key_b.strip()

@@ -14,24 +14,41 @@ from typing import IO
 import numpy as np
 
 from ecm.files import write_with
-from ecm.studies.results import Study
+from ecm.studies.results import Study, StudyRow
 
 
 def plot_curves(study: Study, path: str | os.PathLike[str]) -> bool:
     """Draw ``study``'s per-epoch curves into the PNG ``path``; returns False (no file) without any curve."""
+    rows = [(r.key, r) for r in study.rows if r.kind == "variant" and r.curve.epochs]
+    return _draw(rows, study.selection, len(study.seeds), path)
+
+
+def plot_comparison(
+    first: Study, second: Study, labels: tuple[str, str], path: str | os.PathLike[str]
+) -> bool:
+    """Both studies' curves in one PNG, each row labelled ``"row (label)"``; False (no file) without any."""
+    rows = [
+        (f"{row.key} ({label})", row)
+        for study, label in zip((first, second), labels, strict=True)
+        for row in study.rows
+        if row.kind == "variant" and row.curve.epochs
+    ]
+    return _draw(rows, first.selection, max(len(first.seeds), len(second.seeds)), path)
+
+
+def _draw(rows: list[tuple[str, StudyRow]], selection: str, seeds: int, path: str | os.PathLike[str]) -> bool:
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    rows = [r for r in study.rows if r.kind == "variant" and r.curve.epochs]
     if not rows:
         return False
     figure = Figure(figsize=(8.0, 5.0), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     cmap = colormaps["tab10" if len(rows) <= 10 else "tab20"]
-    for i, row in enumerate(rows):
+    for i, (label, row) in enumerate(rows):
         epochs = np.asarray(row.curve.epochs, dtype=np.float64)  # (E,)
         values = np.asarray(row.curve.values, dtype=np.float64)  # (S, E) seeds × epochs, percent
         colour = cmap(i % cmap.N)
@@ -42,19 +59,18 @@ def plot_curves(study: Study, path: str | os.PathLike[str]) -> bool:
                 mean,
                 yerr=[mean - low, high - mean],
                 color=colour,
-                label=row.key,
+                label=label,
                 fmt="o",
                 capsize=4,
             )
             continue
-        ax.plot(epochs, mean, color=colour, label=row.key)
+        ax.plot(epochs, mean, color=colour, label=label)
         if values.shape[0] > 1:
             ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
-    seeds = len(study.seeds)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{study.selection} on the test split (%)")
-    ax.set_title(f"{study.selection} per epoch: mean over {seeds} seed(s), band = min–max")
+    ax.set_ylabel(f"{selection} on the test split (%)")
+    ax.set_title(f"{selection} per epoch: mean over {seeds} seed(s), band = min–max")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
 
