@@ -123,8 +123,9 @@ def _background_index(pairs: _Pairs | None, videos: Tensor | None) -> tuple[Tens
     return videos, torch.zeros_like(videos)
 
 
-def _embed_block(
+def _score_block(
     embedding: SnippetEmbedding,
+    classifier: Classifier,
     weights: Tensor,
     bg_rows: Tensor,
     taps: Tensor,
@@ -132,7 +133,7 @@ def _embed_block(
     aggregation: str,
     keep: Tensor | None,
 ) -> Tensor:
-    """``E`` on the fold sums of a block of videos, mean over folds.
+    """``E`` on the fold sums of a block of videos, mean over folds, scored by the classifier.
 
     Args:
         weights: ``(b, Kw, T)`` action rows; bg_rows: ``(b, G·Kw, T)`` background rows; taps: ``(b, F, J,
@@ -140,7 +141,7 @@ def _embed_block(
             ``None`` (``E`` draws its own).
 
     Returns:
-        ``(b + n, Kw, H)``: the b videos' action embeddings, then the n background groups'.
+        ``(b + n, C)`` logits: the b videos' action aggregates, then the n background groups'.
     """
     num_weights = weights.shape[1]
     rows = torch.cat([weights, bg_rows], dim=1)  # (b, R, T)
@@ -154,11 +155,12 @@ def _embed_block(
         parts.append(bg_sums.unflatten(1, (-1, num_weights))[bg_index].flatten(0, 1))
     seqs = torch.cat(parts)  # (N, F, K, H) length-F sequences
     h = embedding.from_input_taps(seqs.unsqueeze(1), keep=keep)  # (N, F, H): E on each sequence
-    return h.mean(dim=1).unflatten(0, (-1, num_weights))  # mean over folds
+    return _score(classifier, h.mean(dim=1).unflatten(0, (-1, num_weights)))  # mean over folds, (n, C)
 
 
-def _embed_in_blocks(
+def _score_in_blocks(
     embedding: SnippetEmbedding,
+    classifier: Classifier,
     weights: Tensor,
     bg_rows: Tensor,
     taps: Tensor,
@@ -168,9 +170,9 @@ def _embed_in_blocks(
     block: int,
     keep: Tensor | None,
 ) -> Tensor:
-    """:func:`_embed_block` over blocks of ``block`` videos, each recomputed in the backward pass
-    (activation checkpointing) so that only one block's activations exist at a time. ``keep`` is the
-    whole stream's dropout mask, drawn once, so the result equals one pass."""
+    """:func:`_score_block` over blocks of ``block`` videos, each recomputed in the backward pass
+    (activation checkpointing) so that only one block's activations exist at a time and only logits are
+    kept. ``keep`` is the whole stream's dropout mask, drawn once, so the result equals one pass."""
     batch, num_weights = weights.shape[:2]
     group_video = bg_index[0] if bg_index is not None else weights.new_zeros(0, dtype=torch.long)
     actions, backgrounds = [], []
@@ -188,8 +190,9 @@ def _embed_in_blocks(
         args = (weights[first:last], bg_rows[first:last], taps[first:last])
         if torch.is_grad_enabled():
             h = checkpoint(
-                _embed_block,
+                _score_block,
                 embedding,
+                classifier,
                 *args,
                 index,
                 aggregation,
@@ -198,7 +201,7 @@ def _embed_in_blocks(
                 preserve_rng_state=False,
             )
         else:
-            h = _embed_block(embedding, *args, index, aggregation, part_keep)
+            h = _score_block(embedding, classifier, *args, index, aggregation, part_keep)
         actions.append(h[: last - first])
         backgrounds.append(h[last - first :])
     return torch.cat(actions + backgrounds)
@@ -270,10 +273,11 @@ def post_classification(
     )  # bytes of the activations one video's weighted sums and E keep for the backward pass, roughly
     if memory_budget is None or per_video * batch <= memory_budget:
         # All weighted sums in one bmm, then E once on every length-F sequence.
-        h = _embed_block(embedding, weights, bg_rows, taps, bg_index, aggregation, None)
+        scores = _score_block(embedding, classifier, weights, bg_rows, taps, bg_index, aggregation, None)
     else:
-        h = _embed_in_blocks(
+        scores = _score_in_blocks(
             embedding,
+            classifier,
             weights,
             bg_rows,
             taps,
@@ -282,11 +286,10 @@ def post_classification(
             block=max(1, int(memory_budget // per_video)),
             keep=embedding.draw_keep((sequences, folds, hidden), taps.dtype, taps.device),
         )
-    post_logits = _score(classifier, h[:batch])  # (B, C)
+    post_logits, scores = scores[:batch], scores[batch:]  # (B, C); (P, C) per pair, or (B', C) per video
     if labels is None:
         return post_logits, None
 
-    scores = _score(classifier, h[batch:])  # (P, C) per pair, or (B', C) per video
     if pairs is not None:
         counts = pairs.counts.clamp(min=1).to(scores.dtype).unsqueeze(1)  # (B, 1)
         mean = scores.new_zeros(batch, num_classes).index_add(0, pairs.video, scores) / counts  # (B, C)
