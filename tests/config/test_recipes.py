@@ -28,8 +28,16 @@ def test_the_paper_recipes_and_the_synthetic_ones_are_shipped() -> None:
 
 def test_the_fast_recipe_is_the_paper_recipe_plus_its_option_only() -> None:
     differences = config_differences(load_config("thumos14"), load_config("thumos14-fast"))
-    assert differences == [("model.aggregation", "sum", "mean")]
+    assert differences == [("model.aggregation", "sum", "mean"), ("loss.warmup_epochs", 0, 15)]
     assert load_config("thumos14").model.aggregation == "sum"  # the paper's default is untouched
+    # the demo trains with that recipe, shorter, evaluated once, on its own synthetic data
+    demo = config_differences(load_config("thumos14-fast"), load_config("demo"))
+    assert [key for key, _, _ in demo] == [
+        "data.root",
+        "data.synthetic",
+        "train.epochs",
+        "train.eval_interval",
+    ]
 
 
 def test_names_and_paths() -> None:
