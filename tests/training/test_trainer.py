@@ -10,6 +10,7 @@ import torch
 
 from ecm.cli import main
 from ecm.config import load_config
+from ecm.errors import InputError
 from ecm.training import Trainer
 
 TINY = "synthetic-tiny"  # a shipped recipe
@@ -41,6 +42,13 @@ def test_same_seed_same_run_and_exact_resume(tiny_root: Path, tmp_path: Path) ->
     for name, value in _weights(tmp_path / "a").items():
         assert torch.equal(value, _weights(tmp_path / "c")[name]), name
     assert len((tmp_path / "c" / "metrics.jsonl").read_text().splitlines()) == 4
+
+    # A resumed run may change how, not what, it computes (a memory bound); not the method.
+    more = _config(tiny_root, "train.epochs=5", "train.eval_interval=2", "model.post_memory_mib=1")
+    Trainer(more, tmp_path / "c", quiet=True, resume=True).fit()
+    with pytest.raises(InputError, match=r"model\.aggregation"):
+        other = _config(tiny_root, "train.epochs=6", "model.aggregation=mean")
+        Trainer(other, tmp_path / "c", quiet=True, resume=True)
 
 
 def test_other_seed_differs(tiny_root: Path, tmp_path: Path) -> None:

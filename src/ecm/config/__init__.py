@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ecm.config.diff import config_differences, config_to_dict, flat_config
+from ecm.config.diff import CONTINUABLE_KEYS, config_differences, config_to_dict, flat_config
 from ecm.config.recipes import recipe_names
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CONTINUABLE_KEYS",
     "DataConfig",
     "EvalConfig",
     "ExperimentConfig",
@@ -50,7 +51,13 @@ __all__ = [
 
 
 # The names of ecm.config.experiment, loaded with it on first use.
-_EXPERIMENT = frozenset(__all__) - {"config_differences", "config_to_dict", "flat_config", "recipe_names"}
+_EXPERIMENT = frozenset(__all__) - {
+    "CONTINUABLE_KEYS",
+    "config_differences",
+    "config_to_dict",
+    "flat_config",
+    "recipe_names",
+}
 
 
 def __getattr__(name: str) -> Any:

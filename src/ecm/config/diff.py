@@ -11,6 +11,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# Keys a run may change when resumed, and the runs of one study may differ in: the schedule's length, and
+# settings that change how, not what, is computed (memory bound, loader processes).
+CONTINUABLE_KEYS: tuple[str, ...] = ("train.epochs", "model.post_memory_mib", "data.num_workers")
+
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Nested plain dicts/lists of a config (tuples become lists), ready for YAML or JSON."""

@@ -55,8 +55,9 @@ class ModelConfig:
     # mass Σ a_t) or "length" (÷ the fold's snippet count). Not the paper's method unless "sum".
     aggregation: Literal["sum", "mean", "length"] = "sum"
     # Activation memory (MiB, roughly) the post stream may keep for the backward pass; past it, blocks of
-    # videos are recomputed in the backward pass instead (same results, slower). null: never.
-    post_memory_mib: int | None = 1024
+    # videos are recomputed in the backward pass instead (the same computation, float sums in another
+    # order; slower). null: never.
+    post_memory_mib: int | None = 512
 
     def __post_init__(self) -> None:
         parse_variant(self.variant)

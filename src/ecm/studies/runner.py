@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import torch
 
-from ecm.config import ExperimentConfig, config_differences
+from ecm.config import CONTINUABLE_KEYS, ExperimentConfig, config_differences
 from ecm.data.folder import SplitData
 from ecm.data.prepare import prepare_dataset
 from ecm.errors import InputError
@@ -69,11 +69,12 @@ T = TypeVar("T")
 
 
 def check_run_config(run_dir: Path, planned: ExperimentConfig) -> None:
-    """Raise :class:`InputError` when ``RUN/config.yaml`` differs from ``planned`` (``train.epochs`` aside)."""
+    """Raise :class:`InputError` when ``RUN/config.yaml`` differs from ``planned`` (:data:`CONTINUABLE_KEYS`
+    aside)."""
     run = RunDir(run_dir)
     if not run.config_file.exists():
         return
-    changed = config_differences(run.read_config(), planned, ignore=["train.epochs"])
+    changed = config_differences(run.read_config(), planned, ignore=CONTINUABLE_KEYS)
     if changed:
         key, saved, wanted = changed[0]
         raise InputError(

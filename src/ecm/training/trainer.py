@@ -24,7 +24,14 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from ecm.config import ExperimentConfig, OptimConfig, config_differences, config_from_dict, config_to_dict
+from ecm.config import (
+    CONTINUABLE_KEYS,
+    ExperimentConfig,
+    OptimConfig,
+    config_differences,
+    config_from_dict,
+    config_to_dict,
+)
 from ecm.data.dataset import Example, SnippetDataset, collate, make_loader, set_epoch
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out, prepare_dataset
@@ -116,7 +123,7 @@ class Trainer:
             if not self.run.last_checkpoint.exists():
                 raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt)")
             saved = config_from_dict(load_checkpoint(self.run.last_checkpoint)["config"])
-            changed = config_differences(saved, config, ignore=["train.epochs"])
+            changed = config_differences(saved, config, ignore=CONTINUABLE_KEYS)
             if changed:
                 raise InputError(
                     None, f"--resume with a different config ({changed[0][0]} differs from the run's)"
