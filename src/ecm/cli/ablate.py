@@ -102,7 +102,9 @@ def register(subparsers: Any) -> None:
         help="also pair two differently named rows, e.g. pre_only:ecm (A's pre_only against B's ecm; repeatable)",
     )
     compare.add_argument(
-        "--plot", metavar="PNG", help="also draw both studies' per-epoch curves into one figure"
+        "--plot",
+        metavar="PNG",
+        help="also draw both studies' per-epoch curves into one figure, labelled by folder name",
     )
     compare.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     compare.set_defaults(func=run_compare)
@@ -143,6 +145,8 @@ def _number(value: float | None, spec: str = ".2f") -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Print the paired comparison of two studies."""
+    from pathlib import Path
+
     from ecm.config.diff import config_differences
     from ecm.studies.compare import compare_studies, parse_pair
     from ecm.studies.results import PROTOCOL_TITLES, load_study
@@ -153,7 +157,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ecm.studies.plot import plot_comparison
 
-        if not plot_comparison(first, second, ("A", "B"), args.plot):
+        labels = (Path(args.first).name or "A", Path(args.second).name or "B")
+        if not plot_comparison(first, second, labels, args.plot):
             print(f"{args.plot}: not written, neither study has per-epoch curves", file=sys.stderr)
     changed = config_differences(first.resolved_config, second.resolved_config)
     if args.json:
