@@ -176,7 +176,10 @@ def _score_in_blocks(
     batch, num_weights = weights.shape[:2]
     group_video = bg_index[0] if bg_index is not None else weights.new_zeros(0, dtype=torch.long)
     actions, backgrounds = [], []
-    for first in range(0, batch, block):
+    # One split per input: its backward assembles the blocks' gradients once (a slice per block would
+    # allocate a zero-filled gradient of the whole input for every block).
+    blocks = zip(weights.split(block), bg_rows.split(block), taps.split(block), strict=True)
+    for first, args in zip(range(0, batch, block), blocks, strict=True):
         last = min(batch, first + block)
         lo, hi = torch.searchsorted(
             group_video, torch.tensor([first, last], device=group_video.device)
@@ -187,7 +190,6 @@ def _score_in_blocks(
             seq = slice(first * num_weights, last * num_weights)
             bg_seq = slice((batch + lo) * num_weights, (batch + hi) * num_weights)
             part_keep = torch.cat([keep[seq], keep[bg_seq]])
-        args = (weights[first:last], bg_rows[first:last], taps[first:last])
         if torch.is_grad_enabled():
             h = checkpoint(
                 _score_block,
