@@ -211,13 +211,15 @@ def official_tiebreak(
         place = np.empty_like(visit)
         np.put_along_axis(place, visit, np.arange(size)[None, :], axis=1)
         position[index] = place
-    # Look the candidate pairs of tied predictions up among the full pairs (both sorted by prediction, gt).
+    # Look the candidate pairs of tied predictions up among the full pairs, whose keys group_pairs already
+    # gives in ascending order (by prediction, then instance).
     num_gt = len(gts) + 1
     full_key = tied[full_row] * num_gt + full_gt
-    full_order = np.argsort(full_key, kind="stable")
-    is_tied = np.isin(pair_pred, tied)
+    marked = np.zeros(len(preds), dtype=bool)
+    marked[tied] = True
+    is_tied = marked[pair_pred]
     key = pair_pred[is_tied] * num_gt + pair_gt[is_tied]
-    tiebreak[is_tied] = position[full_order[np.searchsorted(full_key[full_order], key)]]
+    tiebreak[is_tied] = position[np.searchsorted(full_key, key)]
     return tiebreak
 
 
