@@ -199,8 +199,8 @@ def _fold_sums(x_td: Tensor, weights: Tensor) -> Tensor:
     return torch.stack([weights[:, i::3] @ x_td[i::3] for i in range(3)], dim=2)
 
 
-def test_background_embeds_only_needed_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = _model().train()
+def _count_embedded(model: ECM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of sequences of each call to ``E`` (filled as the model runs)."""
     seen: list[int] = []
     original = model.embedding.from_input_taps
 
@@ -209,6 +209,12 @@ def test_background_embeds_only_needed_pairs(monkeypatch: pytest.MonkeyPatch) ->
         return original(taps, length, keep)
 
     monkeypatch.setattr(model.embedding, "from_input_taps", spy)
+    return seen
+
+
+def test_background_embeds_only_needed_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model().train()
+    seen = _count_embedded(model, monkeypatch)
     model(torch.randn(B, T, D), _labels())
     pairs = int(_labels().sum())
     assert seen == [B, (B + pairs) * C]  # pre stream (B videos), then post + background sequences at once
@@ -351,14 +357,7 @@ def test_post_stream_in_recomputed_blocks_equals_one_pass(variant: str, aggregat
 
 def test_blocks_are_used_past_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _model().train()
-    seen: list[int] = []
-    original = model.embedding.from_input_taps
-
-    def spy(taps: Tensor, length: int | None = None, keep: Tensor | None = None) -> Tensor:
-        seen.append(taps.shape[0])
-        return original(taps, length, keep)
-
-    monkeypatch.setattr(model.embedding, "from_input_taps", spy)
+    seen = _count_embedded(model, monkeypatch)
     model.post_memory_mib = 1e-9  # type: ignore[assignment]
     model(torch.randn(B, T, D), _labels())
     # pre stream, then per video its C action sequences and C per present class (1, 3, 0 classes)
