@@ -588,6 +588,14 @@ CASES: dict[str, Case] = {
         ],
         "w.pt",
     ),
+    "extract/unknown flow backend": lambda c: (
+        ["extract", "v.mp4", "--out", str(c.tmp / "r"), "--flow-backend", "cuda"],
+        "cuda",
+    ),
+    "extract/torch backend for Farnebäck": lambda c: (
+        ["extract", "v.mp4", "--out", str(c.tmp / "r"), "--flow", "farneback", "--flow-backend", "torch"],
+        "TV-L1 only",
+    ),
     "extract/same video id twice": lambda c: (
         ["extract", str(c.write("a/v.mp4", "x")), str(c.write("b/v.mp4", "x")), "--out", str(c.tmp / "r")],
         "v.mp4",

@@ -5,6 +5,7 @@ bad files, worker processes, and `ecm localize --video` end to end. Videos are e
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,13 @@ import torch
 from ecm.cli import main
 from ecm.errors import InputError
 from ecm.video.decode import probe, read_frames, resized_size
-from ecm.video.extract import ExtractOptions, _flow_input, _rgb_input, video_snippets
-from ecm.video.flow import FlowEstimator, scale_flow
+from ecm.video.extract import ExtractOptions, _flow_input, _rgb_input, frame_chunks, video_snippets
+from ecm.video.flow import ChunkFlow, FlowEstimator, scale_flow
 from ecm.video.i3d import I3D
 
 av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+EXACT = "*AVX2" in cv2.getCPUFeaturesLine().split()  # where torch's TV-L1 is OpenCV's bit for bit (test_tvl1)
 
 SMALL = ["--crop", "112", "--short-side", "128", "--flow", "farneback", "--device", "cpu", "--quiet"]
 
@@ -61,6 +64,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "thirty": encode(folder / "thirty.mp4", 90, 30),  # 3 s: 75 frames at 25 fps → 4 snippets
         "exact": encode(folder / "exact.mp4", 64, 25),  # 64 frames at 25 fps → 4 snippets exactly
+        "short": encode(folder / "short.mp4", 32, 25),  # 2 snippets exactly: TV-L1 at 64² in seconds
         "corrupt": _write(folder / "corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8),
         "audio": encode_audio_only(folder / "audio.m4a"),
     }
@@ -319,3 +323,69 @@ def test_extract_shards_together_cover_every_video(
         assert main([*args, "--shard", f"{i}/2", "--crop", "112", "--short-side", "128", "--quiet"]) == 0
         assert "extracted 1 video(s)" in capsys.readouterr().out  # balanced: one video each
     assert sorted(p.stem for p in (root / "features" / "test" / "rgb").glob("*.npy")) == ["exact", "thirty"]
+
+
+def test_the_tvl1_backends_give_the_same_features_and_are_recorded(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpenCV's TV-L1 (in the decoding process) and torch's (batched, in the main process) give the same
+    flow features; the backend is recorded, a change extracts again, and a record from before the option
+    counts as OpenCV's."""
+    roots = {backend: tmp_path / backend for backend in ("opencv", "torch")}
+    small = ["--crop", "64", "--short-side", "64", "--device", "cpu", "--quiet"]
+
+    def extract(backend: str, root: Path) -> int:
+        args = ["extract", str(videos["short"]), "--out", str(root), "--rgb-weights", str(weights[0])]
+        return main([*args, "--flow-weights", str(weights[1]), *small, "--flow-backend", backend])
+
+    for backend, root in roots.items():
+        assert extract(backend, root) == 0
+        info = json.loads((root / "video_info" / "short.json").read_text())
+        assert info["options"]["flow_backend"] == backend and info["rotation"] == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == ["ecm: --flow-backend torch: no CUDA device here, TV-L1 runs on the CPU"]  # once
+    arrays = {b: np.load(r / "features" / "test" / "flow" / "short.npy") for b, r in roots.items()}
+    assert arrays["opencv"].shape == (2, 1024)
+    assert np.abs(arrays["torch"] - arrays["opencv"]).max() <= 1e-2 * np.abs(arrays["opencv"]).max()
+    if EXACT:  # the flow is OpenCV's bit for bit, and so are the features
+        np.testing.assert_array_equal(arrays["torch"], arrays["opencv"])
+
+    features = roots["opencv"] / "features" / "test" / "flow" / "short.npy"
+    record = roots["opencv"] / "video_info" / "short.json"
+    stamp = features.stat().st_mtime_ns
+    assert extract("opencv", roots["opencv"]) == 0 and features.stat().st_mtime_ns == stamp  # skipped
+    old = json.loads(record.read_text())  # as written before the backend option and display rotation
+    del old["options"]["flow_backend"], old["rotation"]
+    record.write_text(json.dumps(old))
+    assert extract("opencv", roots["opencv"]) == 0 and features.stat().st_mtime_ns == stamp  # still valid
+    assert extract("torch", roots["opencv"]) == 0 and features.stat().st_mtime_ns != stamp  # extracted again
+    assert json.loads(record.read_text())["options"]["flow_backend"] == "torch"
+
+
+def test_chunks_carry_their_successor_and_the_last_frame_repeats_the_field_before(
+    videos: dict[str, Path],
+) -> None:
+    """The chunk flow rule both backends share: field i is frame i → i + 1 across chunk boundaries, and a
+    video's last frame repeats the field before it."""
+    options = ExtractOptions(crop=64, short_side=64, flow="tvl1", batch=1)
+    chunks = list(frame_chunks(videos["short"], options))  # 32 frames: 2 chunks of one snippet
+    assert [c[0].shape for c in chunks] == [(1, 16, 64, 64, 3)] * 2
+    assert np.array_equal(chunks[0][1], chunks[1][0][0, 0]) and chunks[1][1] is None
+    frames = np.concatenate([c[0][0] for c in chunks])
+    fields = {}
+    for backend in ("opencv", "torch"):
+        flow = ChunkFlow("tvl1", backend, torch.device("cpu"))
+        if backend == "opencv":
+            parts = [flow(c[0][0], c[1]) for c in chunks]
+        else:
+            parts = [
+                flow(torch.from_numpy(c[0][0]), None if c[1] is None else torch.from_numpy(c[1]))
+                for c in chunks
+            ]
+        fields[backend] = np.concatenate([np.asarray(p) for p in parts])
+    assert fields["opencv"].shape == (32, 64, 64, 2)
+    assert np.abs(fields["torch"] - fields["opencv"]).max() <= (0.0 if EXACT else 0.01)
+    np.testing.assert_array_equal(fields["opencv"][-1], fields["opencv"][-2])  # the last repeats
+    estimator = FlowEstimator("tvl1")
+    greys = estimator.grey(frames[15:17])  # across the chunk boundary
+    np.testing.assert_array_equal(fields["opencv"][15], scale_flow(estimator.pair(*greys)))

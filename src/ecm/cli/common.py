@@ -42,6 +42,14 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
         help="optical flow: TV-L1 (as the released features; default), Farnebäck (faster, an approximation), "
         "or none (RGB features only)",
     )
+    parser.add_argument(
+        "--flow-backend",
+        choices=("auto", "opencv", "torch"),
+        default="auto",
+        help="who computes TV-L1: opencv (OpenCV's CPU code, one pair at a time), torch (the same flow, batched, "
+        "on the GPU when there is one), or auto (default: torch; OpenCV for Farnebäck). Recorded with the "
+        "features: a change extracts again",
+    )
     parser.add_argument("--fps", type=float, default=25.0, help="frames per second sampled (default: 25)")
     parser.add_argument(
         "--snippet", type=int, default=16, help="frames per snippet and feature (default: 16)"
@@ -54,8 +62,9 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="processes decoding and computing flow (default: 0, in-process)",
+        default=None,
+        help="processes decoding video (and computing OpenCV's flow); 0: in this process "
+        "(default: 2 when the networks run on CUDA, else 0)",
     )
 
 
@@ -79,6 +88,7 @@ def extraction_options(args: argparse.Namespace) -> ExtractOptions:
         short_side=args.short_side,
         crop=args.crop,
         flow=args.flow,
+        flow_backend=args.flow_backend,
         batch=args.batch,
         workers=args.workers,
     )

@@ -11,10 +11,12 @@ source file's size and modification time. A video is done when that file matches
 options; otherwise it is extracted again. Each video's files are its own, so processes extracting
 different videos into one folder never write the same file.
 
-Decoding and flow run in worker processes (a torch ``DataLoader`` over the videos); the networks run in
-the main process, batched, on the GPU when there is one. Frames stream through in chunks of ``batch``
-snippets, so memory does not grow with a video's length. Finished videos are skipped, so a re-run after an
-interruption continues; a file that cannot be read is reported and the others go on.
+Decoding runs in worker processes (a torch ``DataLoader`` over the videos), and so does the flow of the
+``opencv`` backend; the ``torch`` flow backend and both networks run in the main process, batched, on the
+GPU when there is one, the frames copied to it from pinned memory while it computes. Frames stream
+through in chunks of ``batch`` snippets, so memory does not grow with a video's length. Finished videos
+are skipped, so a re-run after an interruption continues; a file that cannot be read is reported and
+the others go on.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from ecm.distributed import balanced_shards
 from ecm.errors import InputError
 from ecm.files import read_json, staged
 from ecm.video.decode import import_av, probe, read_frames
-from ecm.video.flow import FlowEstimator, FlowMethod, import_cv2, scale_flow
+from ecm.video.flow import ChunkFlow, FlowBackend, FlowMethod, import_cv2, resolve_backend
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,11 @@ class ExtractOptions:
         snippet: frames per snippet (one feature per snippet).
         short_side, crop: the shorter side is resized to ``short_side`` pixels, the centre ``crop²`` kept.
         flow: ``tvl1``, ``farneback`` or ``none`` (RGB only).
+        flow_backend: ``opencv`` or ``torch`` (TV-L1 only), or ``auto`` (see
+            :func:`ecm.video.flow.resolve_backend`); resolved before extraction and recorded.
         batch: snippets per network forward (and per chunk of frames in memory).
-        workers: decoding and flow processes (0: in the main process).
+        workers: decoding processes, which also compute the ``opencv`` backend's flow (0: in the main
+            process; None: 2 when the networks run on CUDA, else 0).
     """
 
     fps: float = 25.0
@@ -62,14 +67,17 @@ class ExtractOptions:
     short_side: int = 256
     crop: int = 224
     flow: FlowMethod = "tvl1"
+    flow_backend: FlowBackend = "auto"
     batch: int = 8
-    workers: int = 0
+    workers: int | None = None
 
     def __post_init__(self) -> None:
-        if not (self.fps > 0 and self.snippet >= 1 and self.batch >= 1 and self.workers >= 0):
+        if not (self.fps > 0 and self.snippet >= 1 and self.batch >= 1 and (self.workers or 0) >= 0):
             raise InputError(None, "--fps must be > 0, --snippet and --batch ≥ 1, --workers ≥ 0")
         if not 16 <= self.crop <= self.short_side:
             raise InputError(None, f"--crop must lie in [16, --short-side], got {self.crop}")
+        if self.flow_backend == "torch" and self.flow != "tvl1":
+            raise InputError(None, f"--flow-backend torch computes TV-L1 only, not --flow {self.flow}")
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -84,60 +92,71 @@ class Snippets:
     Attributes:
         video: index of the video in the job's list.
         rgb: ``(n, snippet, crop, crop, 3)`` uint8 frames, or None on failure.
-        flow: ``(n, snippet, crop, crop, 2)`` float32 flow in [-1, 1], or None (no flow, or failure).
+        flow: ``(n, snippet, crop, crop, 2)`` float32 flow in [-1, 1] when a worker computed it (the
+            ``opencv`` backend), else None.
+        successor: ``(crop, crop, 3)`` uint8, the frame after the chunk (None at the video's end): the
+            ``torch`` backend computes the chunk's flow from the frames and it.
         last: the video's final chunk.
         error: the problem, when the video could not be read.
         seconds: the video's duration (from the container), filled on the last chunk.
+        rotation: the display rotation applied to its frames (degrees), filled on the last chunk.
     """
 
     video: int
-    rgb: np.ndarray | None = None
-    flow: np.ndarray | None = None
+    rgb: torch.Tensor | None = None
+    flow: torch.Tensor | None = None
+    successor: torch.Tensor | None = None
     last: bool = False
     error: str | None = None
     seconds: float = 0.0
+    rotation: int = 0
+
+    def pin_memory(self) -> Snippets:
+        """The same chunk in page-locked memory (the ``DataLoader`` calls it), so copies to the GPU overlap."""
+
+        def pin(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.pin_memory()
+
+        return replace(self, rgb=pin(self.rgb), flow=pin(self.flow), successor=pin(self.successor))
+
+
+def frame_chunks(path: Path, options: ExtractOptions) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Chunks of at most ``batch`` complete snippets of ``path``: ``(frames, successor)``.
+
+    ``frames`` is ``(n, snippet, crop, crop, 3)`` uint8; ``successor`` the frame after them, None when
+    they end the video. Frames after the last complete snippet are left out (but may be a successor).
+    """
+    size, per_chunk = options.snippet, options.snippet * options.batch
+    pending: list[np.ndarray] = []  # frames read and not yet emitted
+    for chunk in read_frames(
+        path, fps=options.fps, short_side=options.short_side, crop=options.crop, chunk=per_chunk
+    ):
+        pending.extend(chunk)
+        while len(pending) > per_chunk:  # a whole chunk and its successor
+            yield (
+                np.stack(pending[:per_chunk]).reshape(options.batch, size, *pending[0].shape),
+                pending[per_chunk],
+            )
+            del pending[:per_chunk]
+    ready = len(pending) // size * size
+    for start in range(0, ready, per_chunk):
+        count = min(per_chunk, ready - start)
+        successor = pending[start + count] if start + count < len(pending) else None
+        yield (
+            np.stack(pending[start : start + count]).reshape(count // size, size, *pending[0].shape),
+            successor,
+        )
 
 
 def video_snippets(path: Path, options: ExtractOptions) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """``(rgb, flow)`` chunks of at most ``batch`` complete snippets of ``path`` (:class:`Snippets` shapes)."""
-    estimator = FlowEstimator(options.flow) if options.flow != "none" else None
-    size, per_chunk = options.snippet, options.snippet * options.batch
-    frames: list[np.ndarray] = []  # frames not yet emitted
-    flows: list[np.ndarray] = []  # flow of frames[i] → frames[i + 1], for every frame that has a successor
-    previous_grey: np.ndarray | None = None
-    last_flow: np.ndarray | None = None
-    chunks = read_frames(
-        path, fps=options.fps, short_side=options.short_side, crop=options.crop, chunk=per_chunk
-    )
-    for chunk in chunks:
-        for frame in chunk:
-            frames.append(frame)
-            if estimator is not None:
-                grey = estimator.grey(frame[None])[0]
-                if previous_grey is not None:
-                    flows.append(scale_flow(estimator.pair(previous_grey, grey)))
-                previous_grey = grey
-        # Emit whole chunks of snippets whose every frame has its flow (the last frame waits for its successor).
-        while (len(flows) if estimator is not None else len(frames)) >= per_chunk:
-            last_flow = flows[per_chunk - 1] if estimator is not None else None
-            yield _cut(frames, flows, per_chunk, size, estimator is not None)
-            del frames[:per_chunk], flows[:per_chunk]
-    if estimator is not None and frames:
-        # The last frame has no successor: it repeats the last field (zero flow for a one-frame video).
-        last_flow = flows[-1] if flows else last_flow
-        flows.append(last_flow if last_flow is not None else np.zeros((*frames[0].shape[:2], 2), np.float32))
-    ready = len(frames) // size * size
-    for start in range(0, ready, per_chunk):
-        count = min(per_chunk, ready - start)
-        yield _cut(frames[start:], flows[start:], count, size, estimator is not None)
-
-
-def _cut(
-    frames: list[np.ndarray], flows: list[np.ndarray], count: int, size: int, with_flow: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    rgb = np.stack(frames[:count]).reshape(count // size, size, *frames[0].shape)
-    flow = np.stack(flows[:count]).reshape(count // size, size, *flows[0].shape) if with_flow else None
-    return rgb, flow
+    """``(rgb, flow)`` chunks of ``path`` (:class:`Snippets` shapes), the flow by OpenCV (None without flow)."""
+    flow = ChunkFlow(options.flow, "opencv") if options.flow != "none" else None
+    for frames, successor in frame_chunks(path, options):
+        if flow is None:
+            yield frames, None
+        else:
+            fields = flow(frames.reshape(-1, *frames.shape[2:]), successor)
+            yield frames, fields.reshape(*frames.shape[:-1], 2)
 
 
 class _Videos(IterableDataset[Snippets]):
@@ -152,18 +171,30 @@ class _Videos(IterableDataset[Snippets]):
         for index in range(start, len(self.paths), step):
             path = self.paths[index]
             try:
-                seconds = probe(path).duration
+                about = probe(path)
                 previous: Snippets | None = None
-                for rgb, flow in video_snippets(path, self.options):
+                for rgb, flow, successor in self._chunks(path):
                     if previous is not None:
                         yield previous
-                    previous = Snippets(index, rgb, flow)
+                    previous = Snippets(index, rgb, flow, successor)
                 if previous is None:
                     raise InputError(path, f"is shorter than one snippet ({self.options.snippet} frames)")
-                previous.last, previous.seconds = True, seconds
+                previous.last, previous.seconds, previous.rotation = True, about.duration, about.rotation
                 yield previous
             except InputError as exc:
                 yield Snippets(index, last=True, error=str(exc))
+
+    def _chunks(self, path: Path) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
+        """``(rgb, flow, successor)`` of each chunk of ``path``: OpenCV's flow is computed here, in the
+        worker; for the torch backend the chunk carries its successor frame instead."""
+        if self.options.flow == "none" or self.options.flow_backend == "torch":
+            for frames, successor in frame_chunks(path, self.options):
+                after = None if successor is None else torch.from_numpy(successor)
+                yield torch.from_numpy(frames), None, after
+        else:
+            for frames, fields in video_snippets(path, self.options):
+                assert fields is not None
+                yield torch.from_numpy(frames), torch.from_numpy(fields), None
 
 
 def _single(batch: list[Snippets]) -> Snippets:
@@ -177,6 +208,13 @@ class ExtractReport:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+
+def resolve_options(options: ExtractOptions, device: torch.device) -> ExtractOptions:
+    """``options`` with the flow backend and the worker count decided for ``device``."""
+    backend = resolve_backend(options.flow_backend, options.flow, device)
+    workers = options.workers if options.workers is not None else (2 if device.type == "cuda" else 0)
+    return replace(options, flow_backend=backend, workers=workers)
 
 
 def video_ids(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -214,6 +252,8 @@ def extract_videos(
     """
     base = Path(root)
     ids = video_ids(paths)
+    if options.flow_backend == "auto" or options.workers is None:
+        options = resolve_options(options, device)
     report = ExtractReport()
     todo: list[tuple[Path, str]] = []
     for path, vid in zip(paths, ids, strict=True):
@@ -227,50 +267,61 @@ def extract_videos(
         _Videos([path for path, _ in todo], options),
         batch_size=1,
         collate_fn=_single,
-        num_workers=options.workers,
+        num_workers=options.workers or 0,
         multiprocessing_context="spawn" if options.workers else None,
+        pin_memory=device.type == "cuda",
     )
     features: dict[int, dict[str, list[np.ndarray]]] = {}
+    flows: dict[int, ChunkFlow] = {}  # the torch backend's flow state of each video under way
     for chunk in loader:
         vid = todo[chunk.video][1]
         if chunk.error is not None:
             report.failed.append(chunk.error)
             features.pop(chunk.video, None)
+            flows.pop(chunk.video, None)
             if progress is not None:
                 progress(1, 0)
             continue
         parts = features.setdefault(chunk.video, {s: [] for s in options.streams})
         assert chunk.rgb is not None
-        parts["rgb"].append(_forward(networks["rgb"], _rgb_input(chunk.rgb), device))
-        if chunk.flow is not None:
-            parts["flow"].append(_forward(networks["flow"], _flow_input(chunk.flow), device))
+        rgb = chunk.rgb.to(device, non_blocking=True)  # (n, S, H, W, 3) uint8
+        parts["rgb"].append(_forward(networks["rgb"], _rgb_input(rgb)))
+        flow = chunk.flow
+        if flow is None and options.flow != "none":  # the torch backend: flow here, on the device
+            estimator = flows.setdefault(chunk.video, ChunkFlow(options.flow, "torch", device))
+            successor = None if chunk.successor is None else chunk.successor.to(device, non_blocking=True)
+            flow = estimator(rgb.reshape(-1, *rgb.shape[2:]), successor).reshape(*rgb.shape[:-1], 2)
+        if flow is not None:
+            parts["flow"].append(_forward(networks["flow"], _flow_input(flow.to(device, non_blocking=True))))
         if progress is not None:
-            progress(0, chunk.rgb.shape[0] * chunk.rgb.shape[1])
+            progress(0, rgb.shape[0] * rgb.shape[1])
         if chunk.last:
             arrays = {s: np.concatenate(parts[s]) for s in options.streams}
-            _write_video(base, split, vid, arrays, options, chunk.seconds, todo[chunk.video][0])
+            source = todo[chunk.video][0]
+            _write_video(base, split, vid, arrays, options, chunk.seconds, source, chunk.rotation)
             features.pop(chunk.video)
+            flows.pop(chunk.video, None)
             report.written.append(vid)
             if progress is not None:
                 progress(1, 0)
     return report
 
 
-def _rgb_input(frames: np.ndarray) -> torch.Tensor:
-    """``(n, S, H, W, 3)`` uint8 → ``(n, 3, S, H, W)`` float32 in [-1, 1]."""
-    tensor = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float()
+def _rgb_input(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``(n, S, H, W, 3)`` uint8 → ``(n, 3, S, H, W)`` float32 in [-1, 1], on the frames' device."""
+    tensor = torch.as_tensor(frames).permute(0, 4, 1, 2, 3).float()
     return tensor / 127.5 - 1.0
 
 
-def _flow_input(flow: np.ndarray) -> torch.Tensor:
-    """``(n, S, H, W, 2)`` float32 in [-1, 1] → ``(n, 2, S, H, W)``."""
-    return torch.from_numpy(flow).permute(0, 4, 1, 2, 3).contiguous()
+def _flow_input(flow: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``(n, S, H, W, 2)`` float32 in [-1, 1] → ``(n, 2, S, H, W)``, on the flow's device."""
+    return torch.as_tensor(flow).permute(0, 4, 1, 2, 3).contiguous()
 
 
-def _forward(network: torch.nn.Module, clips: torch.Tensor, device: torch.device) -> np.ndarray:
-    """``(n, C, S, H, W)`` clips → ``(n, 1024)`` float32 features."""
+def _forward(network: torch.nn.Module, clips: torch.Tensor) -> np.ndarray:
+    """``(n, C, S, H, W)`` clips (on the network's device) → ``(n, 1024)`` float32 features."""
     with torch.inference_mode():
-        return network(clips.to(device)).float().cpu().numpy()
+        return network(clips).float().cpu().numpy()
 
 
 def _source_stamp(path: Path) -> dict[str, Any]:
@@ -293,23 +344,37 @@ def is_extracted(root: Path, split: str, video_id: str, source: Path, options: E
         stamp = _source_stamp(source)
     except (InputError, OSError):
         return False
-    return (
+    if not (
         isinstance(recorded, dict)
         and recorded.get("source") == stamp
-        and recorded.get("options") == _options_record(options)
+        and isinstance(recorded.get("options"), dict)
+        and {"flow_backend": "opencv", **recorded["options"]}
+        == {"flow_backend": "opencv", **_options_record(options)}
         and recorded.get("split") == split
-    )
+    ):
+        return False
+    if "rotation" in recorded:
+        return True
+    # Written before frames were decoded as displayed (and before the torch backend, so by OpenCV):
+    # still right unless the video is turned for display.
+    try:
+        return probe(source).rotation == 0
+    except InputError:
+        return False
 
 
 def _options_record(options: ExtractOptions) -> dict[str, Any]:
-    """The options that shape the features (not ``batch`` or ``workers``)."""
-    return {
+    """The options that shape the features (not ``batch`` or ``workers``); the TV-L1 backend is one."""
+    record: dict[str, Any] = {
         "fps": options.fps,
         "snippet": options.snippet,
         "short_side": options.short_side,
         "crop": options.crop,
         "flow": options.flow,
     }
+    if options.flow == "tvl1":
+        record["flow_backend"] = options.flow_backend
+    return record
 
 
 def _write_video(
@@ -320,6 +385,7 @@ def _write_video(
     options: ExtractOptions,
     seconds: float,
     source: Path,
+    rotation: int = 0,
 ) -> None:
     """The video's feature files and its ``video_info/VID.json``, all published together."""
     snippets = int(next(iter(arrays.values())).shape[0])
@@ -328,6 +394,7 @@ def _write_video(
         "duration": snippets * options.snippet / options.fps,  # the seconds the T snippets cover
         "snippets": snippets,
         "source_duration": seconds,
+        "rotation": rotation,  # degrees counter-clockwise the frames were turned for display
         "split": split,
         "options": _options_record(options),
         "source": _source_stamp(source),
@@ -404,6 +471,7 @@ def extract_files(
     group = init_from_environment(device)
     mine = shard_videos(paths, choose_shard(group, shard))
     target = resolve_device(process_device(group, device))
+    options = resolve_options(options, target)  # says once when the torch backend runs without CUDA
     networks = load_networks(options, rgb_weights, flow_weights, target)
     with (
         progress_bar(len(mine), "extract", quiet=quiet or not group.is_main) as videos,
