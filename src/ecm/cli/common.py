@@ -46,9 +46,9 @@ def add_extraction_options(parser: argparse.ArgumentParser) -> None:
         "--flow-backend",
         choices=("auto", "opencv", "torch"),
         default="auto",
-        help="who computes TV-L1: opencv (OpenCV's CPU code, one pair at a time), torch (the same flow, batched, "
-        "on the GPU when there is one), or auto (default: torch; OpenCV for Farnebäck). Recorded with the "
-        "features: a change extracts again",
+        help="who computes TV-L1: opencv (OpenCV's CPU code, one pair at a time, in the decoding processes), "
+        "torch (the same flow, batched, on the networks' device), or auto (default: torch on CUDA, else opencv). "
+        "Recorded with the features: a change extracts again",
     )
     parser.add_argument("--fps", type=float, default=25.0, help="frames per second sampled (default: 25)")
     parser.add_argument(

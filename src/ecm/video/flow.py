@@ -51,11 +51,11 @@ def import_cv2() -> Any:
 
 
 def resolve_backend(requested: str, method: str, device: torch.device) -> Literal["opencv", "torch"]:
-    """The backend that computes ``method`` on ``device``: ``auto`` is torch for TV-L1 (on CUDA, and on
-    the CPU too, where the benchmark measured it faster than OpenCV), OpenCV for Farnebäck.
+    """The backend that computes ``method`` for networks on ``device``.
 
-    ``torch`` without CUDA runs on the CPU and says so in one warning line; ``torch`` with Farnebäck is an
-    :class:`InputError` (the torch backend computes TV-L1 only).
+    ``auto`` is torch for TV-L1 on CUDA and OpenCV everywhere else: on the CPU, OpenCV's TV-L1 is about
+    twice as fast as torch's (``benchmarks/bench_extract.py``). ``torch`` without CUDA runs on the CPU and
+    says so in one warning line; ``torch`` with Farnebäck is an :class:`InputError` (TV-L1 only).
     """
     if requested not in FLOW_BACKENDS:
         raise InputError(None, f"unknown flow backend {requested!r} (choose {', '.join(FLOW_BACKENDS)})")
@@ -63,11 +63,11 @@ def resolve_backend(requested: str, method: str, device: torch.device) -> Litera
         if requested == "torch":
             raise InputError(None, f"--flow-backend torch computes TV-L1 only, not {method}")
         return "opencv"
-    if requested == "opencv":
-        return "opencv"
+    if requested == "auto":
+        return "torch" if device.type == "cuda" else "opencv"
     if requested == "torch" and device.type != "cuda":
         log.warning("ecm: --flow-backend torch: no CUDA device here, TV-L1 runs on the CPU")
-    return "torch"
+    return "torch" if requested == "torch" else "opencv"
 
 
 class FlowEstimator:
