@@ -46,26 +46,27 @@ def _fma(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     sum (the float64 rounding error, by Knuth's TwoSum) picks the neighbour. (Sums in float32's
     subnormal range, below 1.2e-38, are not corrected.)
     """
-    product = a.double() * b.double()
-    addend = c.double()
-    total = product + addend
+    shape = torch.broadcast_shapes(a.shape, b.shape, c.shape)
+    total = torch.empty(shape, dtype=torch.float64, device=a.device).copy_(a).mul_(b).add_(c)
     rounded = total.float()
-    halfway = (total.view(torch.int64) & _LOW_29) == _HALF_29
-    if bool(halfway.any()):
-        back = total - product
-        error = (product - (total - back)) + (addend - back)  # the exact sum − total
-        across = torch.nextafter(
-            rounded, torch.where(total > rounded.double(), torch.inf, -torch.inf).float()
-        )
-        nearer = torch.where(torch.sign(across.double() - total) == torch.sign(error), across, rounded)
-        rounded = torch.where(halfway & (error != 0), nearer, rounded)
+    halfway = total.view(torch.int64).bitwise_and_(_LOW_29).eq_(_HALF_29)  # (``total`` is spent)
+    if bool(halfway.any()):  # rare: only those are corrected
+        where = halfway.nonzero(as_tuple=True)
+        p = a.expand(shape)[where].double() * b.expand(shape)[where].double()
+        q = c.expand(shape)[where].double()
+        t, r = p + q, rounded[where]
+        back = t - p
+        error = (p - (t - back)) + (q - back)  # the exact sum − t (TwoSum)
+        across = torch.nextafter(r, torch.where(t > r.double(), torch.inf, -torch.inf).float())
+        better = (error != 0) & (torch.sign(across.double() - t) == torch.sign(error))
+        rounded[where] = torch.where(better, across, r)
     return rounded
 
 
 def _lerp(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``a + (b − a)·w``: the difference in float32, then one fused multiply-add."""
     difference = b - a
-    return _fma(difference, weight.expand_as(difference), a)
+    return _fma(difference, weight, a)
 
 
 def resize_linear(
@@ -161,8 +162,8 @@ def remap_cubic(images: torch.Tensor, flow_x: torch.Tensor, flow_y: torch.Tensor
         row = (torch.clamp(top_index + (i - 1), -1, height) + 1) * (width + 2)
         line = tap(row, columns[0]) * weights_x[0][:, None]
         for j in range(1, 4):
-            line = _fma(tap(row, columns[j]), weights_x[j][:, None].expand_as(line), line)
-        total = _fma(line, weights_y[i][:, None].expand_as(line), total)
+            line = _fma(tap(row, columns[j]), weights_x[j][:, None], line)
+        total = _fma(line, weights_y[i][:, None], total)
     return total
 
 

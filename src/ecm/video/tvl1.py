@@ -168,12 +168,13 @@ class _Buffers:
         self.spare = torch.empty_like(u)
         self.new_u = torch.empty_like(u)
         self.norm = torch.empty_like(u)
+        self.wide = torch.empty((3, n, 2, height, width), dtype=torch.float64, device=u.device)  # for hypot
         # Forward differences: the last column of ∂x and the last row of ∂y stay 0.
         self.du = torch.zeros((n, 2, 2, height, width), dtype=u.dtype, device=u.device)
 
 
 def _iterate(state: _Warp, scratch: _Buffers, params: TVL1Params) -> tuple[torch.Tensor, torch.Tensor]:
-    """One inner iteration, in place: updates ``state.u`` and ``state.p``.
+    """One inner iteration: a new ``state.u`` (in a scratch buffer) and ``state.p`` in place.
 
     Returns the error of each pair summed in float64 ``(n,)`` and its terms Δu1² + Δu2² ``(n, H, W)``
     (float32, valid until the next iteration).
@@ -197,10 +198,11 @@ def _iterate(state: _Warp, scratch: _Buffers, params: TVL1Params) -> tuple[torch
     v = torch.mul(gradient, fi[:, None], out=scratch.v).add_(u)
     # div p: backward differences, zero outside (p_x[x] − p_x[x−1]) + (p_y[y] − p_y[y−1]).
     div, spare = scratch.div, scratch.spare
-    div.copy_(p[:, :, 0])
-    div[..., 1:].sub_(p[:, :, 0, :, :-1])
-    spare.copy_(p[:, :, 1])
-    spare[..., 1:, :].sub_(p[:, :, 1, :-1, :])
+    px, py = p[:, :, 0], p[:, :, 1]
+    div[..., 0].copy_(px[..., 0])
+    torch.sub(px[..., 1:], px[..., :-1], out=div[..., 1:])
+    spare[..., 0, :].copy_(py[..., 0, :])
+    torch.sub(py[..., 1:, :], py[..., :-1, :], out=spare[..., 1:, :])
     div.add_(spare)
     # The first column is OpenCV's (p_x + p_y[y]) − p_y[y−1], summed in that order.
     torch.add(p[:, :, 0, 1:, 0], p[:, :, 1, 1:, 0], out=div[:, :, 1:, 0]).sub_(p[:, :, 1, :-1, 0])
@@ -210,13 +212,17 @@ def _iterate(state: _Warp, scratch: _Buffers, params: TVL1Params) -> tuple[torch
     change.mul_(change)
     terms = torch.add(change[:, 0], change[:, 1], out=rho)
     error = terms.sum(dim=(1, 2), dtype=torch.float64)
-    u.copy_(new_u)
+    state.u, scratch.new_u = new_u, u  # the new u; the old one's memory is the next iteration's scratch
+    u = new_u
     # p = (p + τ/θ · ∇u) / (1 + τ/θ · |∇u|), ∇u by forward differences.
     du = scratch.du
     torch.sub(u[..., 1:], u[..., :-1], out=du[:, :, 0, :, :-1])
     torch.sub(u[..., 1:, :], u[..., :-1, :], out=du[:, :, 1, :-1, :])
     # |∇u| as OpenCV takes it: hypot in double, rounded to float.
-    norm = scratch.norm.copy_(torch.hypot(du[:, :, 0].double(), du[:, :, 1].double())).mul_(taut).add_(1.0)
+    wide = scratch.wide
+    wide[0].copy_(du[:, :, 0])
+    wide[1].copy_(du[:, :, 1])
+    norm = scratch.norm.copy_(torch.hypot(wide[0], wide[1], out=wide[2])).mul_(taut).add_(1.0)
     p.add_(du.mul_(taut)).div_(norm[:, :, None])
     return error, terms
 
