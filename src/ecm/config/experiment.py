@@ -119,6 +119,12 @@ class TrainConfig:
     eval_batch_size: int = 1  # videos per inference batch (equal-length videos are batched together)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     tensorboard: bool = False  # also write TensorBoard events (needs the `tensorboard` extra)
+    precision: Literal["fp32", "bf16", "fp16"] = (
+        "fp32"  # autocast of the forward; losses, steps, eval in fp32
+    )
+    compile: bool = (
+        False  # torch.compile the training forward (needs a C++ compiler on the CPU, Triton on CUDA)
+    )
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")

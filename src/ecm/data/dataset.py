@@ -52,14 +52,24 @@ class Batch:
     video_ids: tuple[str, ...]
     times: torch.Tensor
 
-    def to(self, device: torch.device | str) -> Batch:
-        """The same batch with its tensors on ``device``."""
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
+        """The same batch with its tensors on ``device`` (``non_blocking``: from pinned memory, asynchronously)."""
         return Batch(
-            self.features.to(device),
-            self.mask.to(device),
-            self.labels.to(device),
+            self.features.to(device, non_blocking=non_blocking),
+            self.mask.to(device, non_blocking=non_blocking),
+            self.labels.to(device, non_blocking=non_blocking),
             self.video_ids,
-            self.times.to(device),
+            self.times.to(device, non_blocking=non_blocking),
+        )
+
+    def pin_memory(self) -> Batch:
+        """The same batch in page-locked memory (the ``DataLoader`` calls it when ``pin_memory`` is on)."""
+        return Batch(
+            self.features.pin_memory(),
+            self.mask.pin_memory(),
+            self.labels.pin_memory(),
+            self.video_ids,
+            self.times.pin_memory(),
         )
 
 
@@ -149,10 +159,12 @@ def make_loader(
     mode: SamplingMode,
     seed: int = 0,
     num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader[Example]:
     """A DataLoader over ``split``; its dataset and sampler expose ``set_epoch`` (see :func:`set_epoch`).
 
-    The last partial batch is kept (as the reference training does).
+    The last partial batch is kept (as the reference training does). ``pin_memory`` (for CUDA) puts each
+    batch in page-locked memory, so that its copy to the GPU overlaps the previous step.
     """
     dataset = SnippetDataset(split, length=length, mode=mode, seed=seed)
     sampler = EpochSampler(len(dataset), shuffle=train, seed=seed)
@@ -163,6 +175,7 @@ def make_loader(
         collate_fn=collate,
         num_workers=num_workers,
         drop_last=False,
+        pin_memory=pin_memory,
     )
 
 

@@ -103,6 +103,21 @@ class ModelOutput:
     weights: Tensor | None = None
     background_logits: Tensor | None = None
 
+    def float(self) -> ModelOutput:
+        """The same outputs in float32 (after an autocast forward, so that the losses are float32)."""
+
+        def wide(value: Tensor | None) -> Tensor | None:
+            return None if value is None else value.float()
+
+        return ModelOutput(
+            self.cas.float(),
+            self.video_logits.float(),
+            wide(self.pre_logits),
+            wide(self.post_logits),
+            wide(self.weights),
+            wide(self.background_logits),
+        )
+
 
 class WeightTransition(nn.Module):
     """Weight transition: ``A = sigmoid(Conv(C→K, kernel 1, bias)(S))`` on the raw CAS logits (K = C or 1)."""

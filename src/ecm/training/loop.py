@@ -14,6 +14,7 @@ from ecm.evaluation import DetectionResult
 from ecm.inference import localize_predictions, predict_split, score_detections
 from ecm.losses import Criterion
 from ecm.postprocess import PostprocessConfig
+from ecm.training.precision import Precision
 
 
 def learning_rate(optim: OptimConfig, epoch: int) -> float:
@@ -35,6 +36,7 @@ def train_one_epoch(
     lr: float,
     device: torch.device,
     world: int = 1,
+    precision: Precision | None = None,
 ) -> tuple[dict[str, float], int]:
     """One pass over ``batches`` at learning rate ``lr``.
 
@@ -42,6 +44,7 @@ def train_one_epoch(
         batches: batches, or — across ``world`` processes — ``(this rank's share, its videos / the global
             batch size)`` pairs; a share weighted 0 only joins the gradient average (see
             :mod:`ecm.distributed`).
+        precision: the forward's autocast and the step (default: float32 throughout).
 
     Returns:
         per loss term the sum over batches of ``share · mean over the share`` (summed over the ranks this
@@ -52,14 +55,15 @@ def train_one_epoch(
     model.train()
     sums: dict[str, float] = {}
     count = 0
+    precision = precision or Precision("fp32", device)
     for item in batches:
         batch, share = item if isinstance(item, tuple) else (item, 1.0)
-        batch = batch.to(device)
-        output = model(batch.features, batch.labels)  # features (B, T, D), labels (B, C)
-        losses = criterion(output, batch.labels)
+        batch = batch.to(device, non_blocking=True)
+        with precision.autocast():
+            output = model(batch.features, batch.labels)  # features (B, T, D), labels (B, C)
+        losses = criterion(output.float(), batch.labels)  # float32 whatever the forward's precision
         optimizer.zero_grad(set_to_none=True)
-        (losses["total"] if world == 1 else losses["total"] * (world * share)).backward()
-        optimizer.step()
+        precision.step(losses["total"] if world == 1 else losses["total"] * (world * share), optimizer)
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + (
                 float(value.detach()) if share == 1.0 else share * float(value.detach())

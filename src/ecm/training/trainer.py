@@ -19,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader
@@ -52,6 +52,7 @@ from ecm.model import build_model
 from ecm.progress import progress_bar
 from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
+from ecm.training.precision import Precision
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
 
 log = logging.getLogger(__name__)
@@ -170,11 +171,16 @@ class Trainer:
         model = build_model(cfg.model, len(data.class_names), data.feature_dim).to(self.device)
         criterion = build_criterion(cfg.loss, cfg.model.variant)
         optimizer = build_optimizer(model, cfg.optim)
-        history = self._restore(model, optimizer) if self.resume else []
+        precision = Precision(cfg.train.precision, self.device)
+        history = self._restore(model, optimizer, precision) if self.resume else []
         if main:
             self.run.write_config(cfg)
         loader = self._loader(data)
         network = self._parallel(model)
+        if cfg.train.compile:
+            # Training batches have one length (model.train_length): one graph, and a second, with a
+            # dynamic batch size, for a last partial batch. Evaluation runs the eager model.
+            network = cast(torch.nn.Module, torch.compile(network))
         best = max((h.selection for h in history if h.selection is not None), default=-math.inf)
         with (
             progress_bar(cfg.train.epochs, "train", quiet=self.quiet or not main, unit="epoch") as bar,
@@ -182,10 +188,10 @@ class Trainer:
         ):
             bar.update(len(history))
             for epoch in range(len(history) + 1, cfg.train.epochs + 1):
-                record = self._epoch(epoch, network, model, criterion, optimizer, loader, data)
+                record = self._epoch(epoch, network, model, criterion, optimizer, loader, data, precision)
                 history.append(record)
                 if main:
-                    payload = self._payload(epoch, model, optimizer, history, data)
+                    payload = self._payload(epoch, model, optimizer, history, data, precision)
                     if record.selection is not None and record.selection > best:
                         best = record.selection  # best.pt first: last.pt never runs ahead of a newer best
                         save_checkpoint(self.run.checkpoint("best"), payload)
@@ -212,6 +218,7 @@ class Trainer:
                 mode=cfg.data.train_sampling,
                 seed=cfg.train.seed,
                 num_workers=cfg.data.num_workers,
+                pin_memory=self.device.type == "cuda",
             )
         dataset = SnippetDataset(
             data.train, length=cfg.model.train_length, mode=cfg.data.train_sampling, seed=cfg.train.seed
@@ -224,7 +231,11 @@ class Trainer:
             world=self.group.world,
         )
         return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=cfg.data.num_workers,
+            pin_memory=self.device.type == "cuda",
         )
 
     def _parallel(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -247,6 +258,7 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         loader: DataLoader[Example],
         data: TrainingData,
+        precision: Precision,
     ) -> EpochRecord:
         """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only)."""
         cfg = self.config
@@ -270,6 +282,7 @@ class Trainer:
                 lr=lr,
                 device=self.device,
                 world=self.group.world,
+                precision=precision,
             )
         loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
@@ -317,11 +330,23 @@ class Trainer:
         ordered = {vid: predictions[vid] for vid in ids}
         return score_detections(localize_predictions(ordered, split, cfg.postprocess), split, cfg.eval.tious)
 
-    def _restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[EpochRecord]:
-        """Load ``last.pt`` into the model, the optimiser and the RNG; returns the history so far."""
+    def _restore(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, precision: Precision
+    ) -> list[EpochRecord]:
+        """Load ``last.pt`` into the model, the optimiser, the gradient scaler and the RNG; returns the
+        history so far."""
         state = load_checkpoint(self.run.last_checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        scaler = state.get("scaler", {})
+        try:
+            if not isinstance(scaler, dict):
+                raise TypeError(type(scaler).__name__)
+            precision.load_state_dict(scaler)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(
+                self.run.last_checkpoint, f"its gradient scaler state is unusable ({exc})"
+            ) from None
         set_rng_state(state["rng"])
         history = [EpochRecord.from_json(h, self.run.last_checkpoint) for h in state["metrics"]]
         if len(history) != int(state["epoch"]):
@@ -335,12 +360,14 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         history: list[EpochRecord],
         data: TrainingData,
+        precision: Precision,
     ) -> dict[str, Any]:
         """What a checkpoint holds (see :mod:`ecm.training.checkpoint`)."""
         return {
             "epoch": epoch,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "scaler": precision.state_dict(),
             "config": config_to_dict(self.config),
             "metrics": [h.to_json() for h in history],
             "class_names": list(data.class_names),
