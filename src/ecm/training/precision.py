@@ -1,7 +1,8 @@
 """Mixed precision for training: an autocast forward, and a gradient scaler for float16.
 
-``train.precision`` is ``fp32`` (the paper's and the reference code's), ``bf16`` or ``fp16``. Only the
-model's forward runs under ``torch.autocast``; its outputs are cast back to float32 before the losses, so
+``train.precision`` is ``fp32`` (the paper's and the reference code's: on CUDA with TF32 off, which PyTorch
+otherwise allows for cuDNN convolutions), ``bf16`` or ``fp16``. Only the model's forward runs under
+``torch.autocast``; its outputs are cast back to float32 before the losses, so
 the loss sums, the backward of the losses, the optimiser step and the evaluation (which never autocasts)
 stay in float32. ``fp16`` scales the loss by a :class:`torch.amp.GradScaler` (its state is saved in the
 checkpoint, so a resumed run continues with it); ``bf16`` needs no scaler. Both work on the CPU too.
@@ -10,6 +11,7 @@ checkpoint, so a resumed run continues with it); ``bf16`` needs no scaler. Both 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -32,11 +34,16 @@ class Precision:
         self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The context the forward runs in (a no-op for ``fp32``)."""
+        """The context the forward runs in: autocast for ``bf16`` and ``fp16``, nothing for ``fp32``."""
         dtype = DTYPES[self.name]
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def session(self) -> contextlib.AbstractContextManager[Any]:
+        """The context a whole run (training and evaluation) runs in: on CUDA, TF32 off, so that float32
+        is float32 (PyTorch lets cuDNN convolutions use TF32 by default); restored afterwards."""
+        return _full_float32() if self.device.type == "cuda" else contextlib.nullcontext()
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Backward of ``loss`` and one optimiser step (scaled, and skipped on overflow, for ``fp16``)."""
@@ -56,3 +63,14 @@ class Precision:
         """Restore :meth:`state_dict` (a checkpoint without it leaves the scaler new)."""
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
+
+
+@contextlib.contextmanager
+def _full_float32() -> Iterator[None]:
+    """TF32 off for CUDA matmuls and cuDNN convolutions, restored afterwards."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -185,6 +185,7 @@ class Trainer:
         with (
             progress_bar(cfg.train.epochs, "train", quiet=self.quiet or not main, unit="epoch") as bar,
             self._tensorboard() as board,
+            precision.session(),
         ):
             bar.update(len(history))
             for epoch in range(len(history) + 1, cfg.train.epochs + 1):
