@@ -7,7 +7,8 @@ Prepared to run in a single call of at most 8 minutes on one GPU (it stops start
   the same weights on a small batch: the forward's outputs, the four losses and every gradient (largest
   relative difference); the memory-bounded post stream against one pass on the device, dropout on;
 * **step** — one THUMOS14-shape training step (B 16, T 750, D = H = 2048, C 20): fp32, TF32, bf16 and fp16,
-  eager and compiled: seconds per step (median of ``--steps`` after warm-up) and peak device memory;
+  eager, and at the end of the run compiled: seconds per step (median of ``--steps`` after warm-up, which
+  includes the compilation) and peak device memory;
 * **anet** — the ActivityNet-shape step (B 128, T 100, C 200, width 2048), post stream bounded and in one
   pass: seconds and peak memory;
 * **recipe** — ``synthetic-thumos14`` (D 2048) trained for ``--epochs`` epochs, evaluated once: seconds
@@ -254,14 +255,16 @@ def time_step(
     return statistics.median(times), peak_mib(device)
 
 
-def step_rows(table: Table, device: torch.device, quick: bool, steps: int, compile_cpu: bool) -> None:
+def step_rows(
+    table: Table, device: torch.device, quick: bool, steps: int, compile_cpu: bool, compiled: bool
+) -> None:
+    """The training step in each precision, eager or (``compiled``, last: compiling takes the longest) compiled."""
     full = Shape(16, 750, 2048, 20)
     if device.type == "cuda":
         shape, label = full, "THUMOS14 shape"
     else:
         shape, label = (Shape(2, 64, 64, 5) if quick else Shape(4, 128, 256, 20)), "CPU, reduced shape"
-    cases = [("fp32", False, False), ("tf32", False, True), ("bf16", False, False), ("fp16", False, False)]
-    cases += [(p, True, t) for p, _, t in cases]
+    cases = [(p, compiled, p == "tf32") for p in ("fp32", "tf32", "bf16", "fp16")]
     for precision, compile_, allow_tf32 in cases:
         name = f"{'tf32' if allow_tf32 else precision}{' compiled' if compile_ else ''}"
         if device.type != "cuda" and (allow_tf32 or precision == "tf32"):
@@ -546,7 +549,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         parity_rows(table, device, args.quick)
-        step_rows(table, device, args.quick, steps, args.compile_cpu)
+        step_rows(table, device, args.quick, steps, args.compile_cpu, compiled=False)
         anet_rows(table, device, steps)
         root: list[Path | None] = [None]
 
@@ -558,6 +561,7 @@ def main() -> None:
         i3d_rows(table, device, args.quick)
         table.guarded("tvl1", "tvl1", lambda: tvl1_rows(table, device, args.quick))
         ddp_rows(table, device)
+        step_rows(table, device, args.quick, steps, args.compile_cpu, compiled=True)
     print(f"done in {time.perf_counter() - table.started:.0f} s")
 
 
