@@ -1,7 +1,9 @@
-"""Choosing the torch device a command runs on."""
+"""Choosing the torch device a command runs on, and float32 meaning float32 on it."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ecm.errors import InputError
@@ -23,3 +25,20 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "device cuda requested but CUDA is not available")
     return device
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device) -> Iterator[None]:
+    """On CUDA, TF32 off for matmuls and cuDNN convolutions while inside (PyTorch lets convolutions use
+    TF32 by default, which is not float32); restored afterwards. Nothing elsewhere."""
+    import torch
+
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

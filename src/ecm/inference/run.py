@@ -21,6 +21,7 @@ from ecm.config import ExperimentConfig
 from ecm.data.annotations import ClassIndex
 from ecm.data.folder import CLASS_FILE, DatasetFolder, SplitData, load_class_index
 from ecm.data.timing import SnippetTiming
+from ecm.device import full_float32
 from ecm.distributed import balanced_shards
 from ecm.errors import InputError
 from ecm.inference.predict import VideoPrediction, localize_predictions, predict_split
@@ -153,14 +154,15 @@ def localize_split(
             if progress is not None:
                 progress(done)
 
-        predictions = predict_split(
-            run.model,
-            split,
-            device=run.device,
-            batch_size=max(1, batch_size),
-            uniform_length=cfg.test_length,
-            progress=advance,
-        )
+        with full_float32(run.device):  # as in training's evaluation
+            predictions = predict_split(
+                run.model,
+                split,
+                device=run.device,
+                batch_size=max(1, batch_size),
+                uniform_length=cfg.test_length,
+                progress=advance,
+            )
     forward = time.perf_counter() - started
     started = time.perf_counter()
     detections = localize_predictions(predictions, split, cfg.postprocess)

@@ -11,10 +11,11 @@ checkpoint, so a resumed run continues with it); ``bf16`` needs no scaler. Both 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from ecm.device import full_float32
 
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -43,7 +44,7 @@ class Precision:
     def session(self) -> contextlib.AbstractContextManager[Any]:
         """The context a whole run (training and evaluation) runs in: on CUDA, TF32 off, so that float32
         is float32 (PyTorch lets cuDNN convolutions use TF32 by default); restored afterwards."""
-        return _full_float32() if self.device.type == "cuda" else contextlib.nullcontext()
+        return full_float32(self.device)
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Backward of ``loss`` and one optimiser step (scaled, and skipped on overflow, for ``fp16``)."""
@@ -63,14 +64,3 @@ class Precision:
         """Restore :meth:`state_dict` (a checkpoint without it leaves the scaler new)."""
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
-
-
-@contextlib.contextmanager
-def _full_float32() -> Iterator[None]:
-    """TF32 off for CUDA matmuls and cuDNN convolutions, restored afterwards."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
