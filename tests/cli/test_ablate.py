@@ -63,6 +63,7 @@ def test_study_tables_have_the_promised_structure(study: Path) -> None:
         # One evaluated epoch: the onset is 2 exactly where that value reached 1 point; no earlier point.
         onsets = [2 if v[0] >= 1.0 else None for v in row["curve"]["values"]]
         assert row["dynamics"]["onset"] == onsets and row["dynamics"]["late_gain"]["n"] == 0
+        assert row["dynamics"]["decline"]["values"] == [0.0, 0.0]  # one evaluated epoch: the best is the last
     assert data["rows"][0]["paper"] == {"mAP@0.5": 19.6, "frame_accuracy": 42.7}
     assert data["rows"][1]["paper"] == {"mAP@0.5": 29.1, "frame_accuracy": 54.3}
     text = (study / "ablation.md").read_text()
@@ -73,7 +74,7 @@ def test_study_tables_have_the_promised_structure(study: Path) -> None:
     ):
         assert heading in text
     assert "| full ECM (`ecm`) | 29.1 |" in text
-    assert "| best epochs | onset | late gain |" in text
+    assert "| best epochs | onset | late gain | best − last |" in text
     assert (study / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

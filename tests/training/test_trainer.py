@@ -51,6 +51,19 @@ def test_same_seed_same_run_and_exact_resume(tiny_root: Path, tmp_path: Path) ->
         Trainer(other, tmp_path / "c", quiet=True, resume=True)
 
 
+def test_the_summary_reports_what_a_run_lost_after_its_best_epoch(tiny_root: Path, tmp_path: Path) -> None:
+    Trainer(_config(tiny_root, "train.epochs=3", "train.eval_interval=1"), tmp_path / "run", quiet=True).fit()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    values = [
+        json.loads(x)["test"]["mAP"]["0.5"]
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert (
+        summary["best_minus_last"] == pytest.approx(max(values) - values[-1])
+        and summary["best_minus_last"] >= 0
+    )
+
+
 def test_other_seed_differs(tiny_root: Path, tmp_path: Path) -> None:
     Trainer(_config(tiny_root, "train.epochs=1"), tmp_path / "a", quiet=True).fit()
     Trainer(_config(tiny_root, "train.epochs=1", "train.seed=1"), tmp_path / "b", quiet=True).fit()

@@ -67,5 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{label:32s} n/a")
         else:
             print(f"{label:32s} epoch {chosen.epoch:4d}  {summary.metric} {chosen.value:6.2f}")
+    if summary.decline is not None:
+        print(f"{'best − last (lost after the peak)':32s}             {summary.decline:6.2f}")
     print(json.dumps({"run": str(args.out)}))
     return 0

@@ -77,7 +77,14 @@ def _variant_row(plan: StudyPlan, study: StudyDir, variant: str) -> StudyRow:
         curve=Curve.of(curves),
         onsets=tuple(d.onset for d in dynamics),
         late_gain=Spread.of([d.late_gain for d in dynamics]),
+        decline=Spread.of([_decline(values, selection) for values in per_seed]),
     )
+
+
+def _decline(values: Mapping[str, Mapping[str, float | None]], selection: str) -> float | None:
+    """Best on test minus last epoch of one run's selection metric (None without both)."""
+    best, last = values.get("best", {}).get(selection), values.get("last", {}).get(selection)
+    return None if best is None or last is None else best - last
 
 
 def _fusion_rows(plan: StudyPlan, study: StudyDir) -> list[StudyRow]:

@@ -256,6 +256,7 @@ class StudyRow:
         runs: each seed's run folder or detection file, relative to the study folder.
         epochs: protocol → each seed's chosen epoch (variants only).
         curve, onsets, late_gain: the selection metric per epoch and its dynamics (variants only).
+        decline: per seed, the selection metric's best-on-test value minus its last epoch's (variants only).
         streams: the two fused variants (fusions only).
     """
 
@@ -270,6 +271,7 @@ class StudyRow:
     curve: Curve = field(default_factory=Curve)
     onsets: tuple[int | None, ...] = ()
     late_gain: Spread | None = None
+    decline: Spread | None = None
     streams: tuple[str, ...] = ()
 
     @property
@@ -309,7 +311,12 @@ class StudyRow:
         out["epochs"] = {p: list(e) for p, e in self.epochs.items()}
         out["curve"] = {"epochs": list(self.curve.epochs), "values": [list(v) for v in self.curve.values]}
         late = self.late_gain or Spread.of([])
-        out["dynamics"] = {"onset": list(self.onsets), "late_gain": late.to_json()}
+        decline = self.decline or Spread.of([])
+        out["dynamics"] = {
+            "onset": list(self.onsets),
+            "late_gain": late.to_json(),
+            "decline": decline.to_json(),
+        }
         return out
 
     @classmethod
@@ -326,7 +333,7 @@ class StudyRow:
             }
             curve = data.get("curve") or {}
             dynamics = data.get("dynamics") or {}
-            late = dynamics.get("late_gain")
+            late, decline = dynamics.get("late_gain"), dynamics.get("decline")
             row = cls(
                 key=key,
                 title=str(data.get("title", key)),
@@ -347,6 +354,7 @@ class StudyRow:
                 ),
                 onsets=tuple(dynamics.get("onset", ())),
                 late_gain=Spread.from_json(late) if late is not None else None,
+                decline=Spread.from_json(decline) if decline is not None else None,
                 streams=tuple(data.get("streams", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

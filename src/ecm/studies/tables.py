@@ -73,7 +73,8 @@ def format_markdown(study: Study) -> str:
         "selected needs `data.val_fraction > 0`. "
         f"Onset: the first evaluated epoch where {selection} reached {ONSET_LEVEL:g}, per seed. "
         f"Late gain: its change over the last {LATE_FRACTION:.0%} of the epochs; a large one means the run "
-        "was still improving when the schedule ended (the slow start).",
+        "was still improving when the schedule ended (the slow start). Best − last: what a run lost after "
+        "its best epoch (0 when the last epoch is its best).",
         "",
         markdown_table(
             [
@@ -83,6 +84,7 @@ def format_markdown(study: Study) -> str:
                 "best epochs",
                 "onset",
                 "late gain",
+                "best − last",
             ],
             [
                 [
@@ -92,6 +94,7 @@ def format_markdown(study: Study) -> str:
                     _epochs(r.epochs.get("best", ())),
                     _epochs(r.onsets),
                     format_value(r.late_gain),
+                    format_value(r.decline),
                 ]
                 for r in rows
             ],

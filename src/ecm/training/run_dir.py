@@ -122,8 +122,16 @@ class RunSummary:
     last: SelectedEpoch | None = None
     val_selected: SelectedEpoch | None = None
 
+    @property
+    def decline(self) -> float | None:
+        """Best on test minus last epoch (points, ≥ 0): what a run lost after its peak; None unevaluated."""
+        if self.best_on_test is None or self.last is None:
+            return None
+        return self.best_on_test.value - self.last.value
+
     def to_json(self) -> dict[str, Any]:
-        """``{"metric", "best_on_test", "last", "val_selected"}``, each ``{"epoch", <metric>, "test"}``."""
+        """``{"metric", "best_on_test", "last", "val_selected", "best_minus_last"}``, the first three each
+        ``{"epoch", <metric>, "test"}``."""
 
         def entry(chosen: SelectedEpoch | None) -> dict[str, Any] | None:
             if chosen is None:
@@ -135,6 +143,7 @@ class RunSummary:
             "best_on_test": entry(self.best_on_test),
             "last": entry(self.last),
             "val_selected": entry(self.val_selected),
+            "best_minus_last": self.decline,
         }
 
     @classmethod
