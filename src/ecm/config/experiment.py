@@ -90,6 +90,8 @@ class OptimConfig:
     weight_decay: float = 5e-4  # coupled L2 weight decay (torch.optim.Adam's weight_decay)
     lr_steps: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma (ANet1.3: (26,))
     lr_gamma: float = 0.1  # lr decay factor
+    schedule: Literal["step", "cosine"] = "step"  # step: lr_steps (the paper's); cosine: lr → lr_min
+    lr_min: float = 0.0  # the cosine schedule's last value
 
     def __post_init__(self) -> None:
         _require(_positive(self.lr), f"optim.lr must be > 0, got {self.lr}")
@@ -106,6 +108,13 @@ class OptimConfig:
             f"optim.lr_steps must be epochs ≥ 1, got {list(self.lr_steps)}",
         )
         _require(_positive(self.lr_gamma), f"optim.lr_gamma must be > 0, got {self.lr_gamma}")
+        _require(
+            math.isfinite(self.lr_min) and 0.0 <= self.lr_min <= self.lr,
+            f"optim.lr_min must lie in [0, optim.lr], got {self.lr_min}",
+        )
+        _require(
+            self.schedule == "step" or not self.lr_steps, "optim.lr_steps apply to the step schedule only"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,12 +128,9 @@ class TrainConfig:
     eval_batch_size: int = 1  # videos per inference batch (equal-length videos are batched together)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     tensorboard: bool = False  # also write TensorBoard events (needs the `tensorboard` extra)
-    precision: Literal["fp32", "bf16", "fp16"] = (
-        "fp32"  # autocast of the forward; losses, steps, eval in fp32
-    )
-    compile: bool = (
-        False  # torch.compile the training forward (needs a C++ compiler on the CPU, Triton on CUDA)
-    )
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # the forward's autocast; losses, eval in fp32
+    compile: bool = False  # torch.compile the training forward (C++ compiler on the CPU, Triton on CUDA)
+    ema_decay: float = 0.0  # > 0: evaluate, localize and checkpoint a per-step EMA of the weights
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")
@@ -133,6 +139,7 @@ class TrainConfig:
         _require(self.eval_interval >= 0, f"train.eval_interval must be ≥ 0, got {self.eval_interval}")
         _require(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
         _require(bool(self.device), "train.device must not be empty")
+        _require(0.0 <= self.ema_decay < 1.0, f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)

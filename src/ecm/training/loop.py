@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -17,13 +18,23 @@ from ecm.postprocess import PostprocessConfig
 from ecm.training.precision import Precision
 
 
-def learning_rate(optim: OptimConfig, epoch: int) -> float:
-    """Learning rate of (1-based) ``epoch``: ``lr · lr_gamma^(number of lr_steps < epoch)``.
+def learning_rate(optim: OptimConfig, epoch: int, epochs: int = 1) -> float:
+    """Learning rate of (1-based) ``epoch`` of ``epochs``.
+
+    ``step``: ``lr · lr_gamma^(number of lr_steps < epoch)``; ``cosine``: from ``lr`` at epoch 1 down a half
+    cosine, ``lr_min + ½ (lr − lr_min)(1 + cos(π (epoch − 1) / epochs))``.
 
     >>> optim = OptimConfig(lr=2e-4, lr_steps=(26,), lr_gamma=0.1)
     >>> learning_rate(optim, 26), learning_rate(optim, 27)
     (0.0002, 2e-05)
+    >>> cosine = OptimConfig(lr=2e-4, schedule="cosine")
+    >>> [round(learning_rate(cosine, e, 4), 7) for e in (1, 2, 3, 4)]
+    [0.0002, 0.0001707, 0.0001, 2.93e-05]
     """
+    if optim.schedule == "cosine":
+        return optim.lr_min + 0.5 * (optim.lr - optim.lr_min) * (
+            1.0 + math.cos(math.pi * (epoch - 1) / epochs)
+        )
     return optim.lr * optim.lr_gamma ** sum(1 for step in optim.lr_steps if epoch > step)
 
 
@@ -37,6 +48,7 @@ def train_one_epoch(
     device: torch.device,
     world: int = 1,
     precision: Precision | None = None,
+    after_step: Callable[[], object] | None = None,
 ) -> tuple[dict[str, float], int]:
     """One pass over ``batches`` at learning rate ``lr``.
 
@@ -45,6 +57,7 @@ def train_one_epoch(
             batch size)`` pairs; a share weighted 0 only joins the gradient average (see
             :mod:`ecm.distributed`).
         precision: the forward's autocast and the step (default: float32 throughout).
+        after_step: called after each optimiser step (an average of the weights follows them there).
 
     Returns:
         per loss term the sum over batches of ``share · mean over the share`` (summed over the ranks this
@@ -64,6 +77,8 @@ def train_one_epoch(
         losses = criterion(output.float(), batch.labels)  # float32 whatever the forward's precision
         optimizer.zero_grad(set_to_none=True)
         precision.step(losses["total"] if world == 1 else losses["total"] * (world * share), optimizer)
+        if after_step is not None:
+            after_step()
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + (
                 float(value.detach()) if share == 1.0 else share * float(value.detach())

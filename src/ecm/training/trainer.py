@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from ecm.config import (
@@ -172,7 +173,8 @@ class Trainer:
         criterion = build_criterion(cfg.loss, cfg.model.variant)
         optimizer = build_optimizer(model, cfg.optim)
         precision = Precision(cfg.train.precision, self.device)
-        history = self._restore(model, optimizer, precision) if self.resume else []
+        average = exponential_average(model, cfg.train.ema_decay)
+        history = self._restore(model, optimizer, precision, average) if self.resume else []
         if main:
             self.run.write_config(cfg)
         loader = self._loader(data)
@@ -189,10 +191,12 @@ class Trainer:
         ):
             bar.update(len(history))
             for epoch in range(len(history) + 1, cfg.train.epochs + 1):
-                record = self._epoch(epoch, network, model, criterion, optimizer, loader, data, precision)
+                record = self._epoch(
+                    epoch, network, model, criterion, optimizer, loader, data, precision, average
+                )
                 history.append(record)
                 if main:
-                    payload = self._payload(epoch, model, optimizer, history, data, precision)
+                    payload = self._payload(epoch, model, optimizer, history, data, precision, average)
                     if record.selection is not None and record.selection > best:
                         best = record.selection  # best.pt first: last.pt never runs ahead of a newer best
                         save_checkpoint(self.run.checkpoint("best"), payload)
@@ -260,11 +264,15 @@ class Trainer:
         loader: DataLoader[Example],
         data: TrainingData,
         precision: Precision,
+        average: AveragedModel | None,
     ) -> EpochRecord:
-        """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only)."""
+        """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only).
+
+        With an average of the weights, it is updated after every step and it is what is evaluated.
+        """
         cfg = self.config
         started = time.perf_counter()
-        lr = learning_rate(cfg.optim, epoch)
+        lr = learning_rate(cfg.optim, epoch, cfg.train.epochs)
         set_epoch(loader, epoch)
         batches: Any = loader
         if self.group.distributed:
@@ -284,13 +292,15 @@ class Trainer:
                 device=self.device,
                 world=self.group.world,
                 precision=precision,
+                after_step=None if average is None else lambda: average.update_parameters(model),
             )
         loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
         if not (epoch == cfg.train.epochs or (interval > 0 and epoch % interval == 0)):
             return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
-        test = self.evaluate(model, data.test)
-        val = self.evaluate(model, data.val) if data.val is not None else None
+        evaluated = model if average is None else average.module
+        test = self.evaluate(evaluated, data.test)
+        val = self.evaluate(evaluated, data.val) if data.val is not None else None
         if test is None:  # not rank 0
             return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
         summary = test.summary()
@@ -332,12 +342,23 @@ class Trainer:
         return score_detections(localize_predictions(ordered, split, cfg.postprocess), split, cfg.eval.tious)
 
     def _restore(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, precision: Precision
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        precision: Precision,
+        average: AveragedModel | None,
     ) -> list[EpochRecord]:
-        """Load ``last.pt`` into the model, the optimiser, the gradient scaler and the RNG; returns the
-        history so far."""
+        """Load ``last.pt`` into the model (and its average), the optimiser, the gradient scaler and the
+        RNG; returns the history so far."""
         state = load_checkpoint(self.run.last_checkpoint)
-        model.load_state_dict(state["model"])
+        if average is None:
+            model.load_state_dict(state["model"])
+        else:
+            if not isinstance(state.get("train_model"), dict) or not isinstance(state.get("ema_count"), int):
+                raise InputError(self.run.last_checkpoint, "it holds no training weights beside the average")
+            model.load_state_dict(state["train_model"])
+            average.module.load_state_dict(state["model"])
+            average.n_averaged.fill_(state["ema_count"])
         optimizer.load_state_dict(state["optimizer"])
         scaler = state.get("scaler", {})
         try:
@@ -362,11 +383,17 @@ class Trainer:
         history: list[EpochRecord],
         data: TrainingData,
         precision: Precision,
+        average: AveragedModel | None,
     ) -> dict[str, Any]:
-        """What a checkpoint holds (see :mod:`ecm.training.checkpoint`)."""
+        """What a checkpoint holds (see :mod:`ecm.training.checkpoint`): ``model`` is what is evaluated
+        and localized (the average of the weights when there is one, with the trained weights beside it)."""
+        extra: dict[str, Any] = {}
+        if average is not None:
+            extra = {"train_model": model.state_dict(), "ema_count": int(average.n_averaged)}
         return {
             "epoch": epoch,
-            "model": model.state_dict(),
+            "model": (model if average is None else average.module).state_dict(),
+            **extra,
             "optimizer": optimizer.state_dict(),
             "scaler": precision.state_dict(),
             "config": config_to_dict(self.config),
@@ -387,6 +414,14 @@ class Trainer:
                 None, "train.tensorboard needs the tensorboard extra: pip install 'ecm-tal[tensorboard]'"
             ) from None
         return SummaryWriter(str(self.run.tensorboard))
+
+
+def exponential_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (and buffers) updated per step, or None
+    for ``decay`` 0: after each step ``w̄ ← decay · w̄ + (1 − decay) · w``, the first step copying ``w``."""
+    if decay <= 0.0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def progress_postfix(record: EpochRecord, selection: str) -> dict[str, str]:

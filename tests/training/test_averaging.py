@@ -1,0 +1,70 @@
+"""Options that act on the end of a schedule: a cosine learning rate and an exponential moving average of
+the weights (evaluated, localized and checkpointed in place of the trained weights), both resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecm.cli import main
+from ecm.config import load_config
+from ecm.errors import InputError
+from ecm.training import Trainer
+
+TINY = "synthetic-tiny"
+
+
+def _config(root: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    return load_config(TINY, [f"data.root={root}", *overrides])
+
+
+def _checkpoint(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+
+
+def test_the_cosine_schedule_is_recorded_epoch_by_epoch(tiny_root: Path, tmp_path: Path) -> None:
+    config = _config(tiny_root, "train.epochs=4", "train.eval_interval=4", "optim.schedule=cosine")
+    Trainer(config, tmp_path / "run", quiet=True).fit()
+    rates = [json.loads(x)["lr"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rates == pytest.approx([1e-3, 1e-3 * (1 + 2**-0.5) / 2, 0.5e-3, 1e-3 * (1 - 2**-0.5) / 2])
+    with pytest.raises(InputError, match="lr_steps apply to the step schedule only"):
+        _config(tiny_root, "optim.schedule=cosine", "optim.lr_steps=[2]")
+
+
+def test_an_exponential_average_is_what_is_evaluated_checkpointed_and_resumed(
+    tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    four = _config(tiny_root, "train.epochs=4", "train.eval_interval=2", "train.ema_decay=0.9")
+    Trainer(four, tmp_path / "whole", quiet=True).fit()
+    state = _checkpoint(tmp_path / "whole")
+    steps = state["ema_count"]
+    assert steps > 4 and state["model"].keys() == state["train_model"].keys()
+    assert any(not torch.equal(state["model"][k], state["train_model"][k]) for k in state["model"])
+
+    # The average does not change the training: the trained weights are those of a run without it.
+    plain = _config(tiny_root, "train.epochs=4", "train.eval_interval=2")
+    Trainer(plain, tmp_path / "plain", quiet=True).fit()
+    assert all(
+        torch.equal(v, _checkpoint(tmp_path / "plain")["model"][k]) for k, v in state["train_model"].items()
+    )
+
+    # Resumed after epoch 2: the same average and the same trained weights.
+    two = _config(tiny_root, "train.epochs=2", "train.eval_interval=2", "train.ema_decay=0.9")
+    Trainer(two, tmp_path / "resumed", quiet=True).fit()
+    Trainer(four, tmp_path / "resumed", quiet=True, resume=True).fit()
+    resumed = _checkpoint(tmp_path / "resumed")
+    assert resumed["ema_count"] == steps
+    for key in ("model", "train_model"):
+        assert all(torch.equal(v, resumed[key][k]) for k, v in state[key].items()), key
+
+    # `ecm localize` uses the average: its detections score what the last evaluation scored.
+    pred = tmp_path / "pred.json"
+    assert main(["localize", str(tmp_path / "whole"), "--out", str(pred), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--gt", str(tiny_root / "gt.json"), "--pred", str(pred), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)["mAP"]["0.5"]
+    last = json.loads((tmp_path / "whole" / "summary.json").read_text())["last"]["mAP@0.5"]
+    assert scored == pytest.approx(last, abs=1e-6)
