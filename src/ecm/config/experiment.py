@@ -23,6 +23,9 @@ from typing import Any, Literal
 import yaml
 
 from ecm.config.diff import config_to_dict
+from ecm.data.folder import DatasetFolder
+from ecm.data.prepare import prepare_dataset
+from ecm.data.timing import SnippetTiming
 from ecm.errors import InputError
 from ecm.files import read_text
 from ecm.losses import LossConfig
@@ -160,6 +163,18 @@ class EvalConfig:
             len(set(self.tious)) == len(self.tious), f"eval.tious repeats a threshold: {list(self.tious)}"
         )
         check_selection(self.selection, self.tious)
+
+
+def build_dataset(data: DataConfig, *, quiet: bool = True) -> DatasetFolder:
+    """The dataset folder ``data`` names, generated first when it is a missing synthetic one."""
+    return prepare_dataset(
+        data.root,
+        train_split=data.train_split,
+        timing=SnippetTiming(data.frames_per_snippet, data.feature_fps),
+        synthetic=data.synthetic,
+        synthetic_seed=data.synthetic_seed,
+        quiet=quiet,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,36 +14,46 @@ from ecm.errors import InputError
 from ecm.files import read_json
 from ecm.progress import progress_bar
 
-if TYPE_CHECKING:
-    from ecm.config import DataConfig
-
 log = logging.getLogger(__name__)
 
 
-def prepare_dataset(data: DataConfig, *, quiet: bool = True) -> DatasetFolder:
-    """Open ``data.root``; generate it first with the ``data.synthetic`` preset when it does not exist."""
-    root = Path(data.root)
-    if not root.exists() and data.synthetic:
+def prepare_dataset(
+    root: str | Path,
+    *,
+    train_split: str = "train",
+    timing: SnippetTiming | None = None,
+    synthetic: str | None = None,
+    synthetic_seed: int = 0,
+    quiet: bool = True,
+) -> DatasetFolder:
+    """Open the dataset folder ``root``; generate it first with the ``synthetic`` preset (and seed) when it
+    does not exist, or warn when an existing one was made with other knobs (:func:`warn_if_stale_synthetic`).
+
+    Args:
+        train_split: the split whose labels define the classes.
+        timing: snippet timing of videos whose duration or fps the annotations lack.
+    """
+    root = Path(root)
+    if not root.exists() and synthetic:
         from ecm.data.synth_presets import preset_config, preset_structure, write_dataset
 
-        log.info("generating synthetic dataset %s (preset %s)", root, data.synthetic)
-        structure = preset_structure(data.synthetic, seed=data.synthetic_seed)
-        with progress_bar(len(structure.videos), f"synth {data.synthetic}", quiet=quiet) as bar:
+        log.info("generating synthetic dataset %s (preset %s)", root, synthetic)
+        structure = preset_structure(synthetic, seed=synthetic_seed)
+        with progress_bar(len(structure.videos), f"synth {synthetic}", quiet=quiet) as bar:
             summary = write_dataset(
                 root,
                 structure,
-                preset_config(data.synthetic),
-                seed=data.synthetic_seed,
-                preset=data.synthetic,
+                preset_config(synthetic),
+                seed=synthetic_seed,
+                preset=synthetic,
                 progress=bar.update,
             )
         log.info(
             "generated %d videos, %.0f MiB in %.1f s", summary.videos, summary.bytes / 2**20, summary.seconds
         )
-    elif data.synthetic:
-        warn_if_stale_synthetic(root, data.synthetic, data.synthetic_seed)
-    timing = SnippetTiming(data.frames_per_snippet, data.feature_fps)
-    return DatasetFolder(root, train_split=data.train_split, timing=timing)
+    elif synthetic:
+        warn_if_stale_synthetic(root, synthetic, synthetic_seed)
+    return DatasetFolder(root, train_split=train_split, timing=timing or SnippetTiming())
 
 
 def warn_if_stale_synthetic(root: Path, preset: str, seed: int) -> bool:

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import torch
 
-from ecm.config import ExperimentConfig, load_config
+from ecm.config import ExperimentConfig, build_dataset, load_config
 from ecm.config.recipes import is_recipe_name
 from ecm.data.folder import SplitData
-from ecm.data.prepare import prepare_dataset
 from ecm.demo.report import DemoReport, seconds_text, write_report
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult, DiagnosisResult, diagnose_errors
@@ -143,7 +142,7 @@ def ensure_data(config: ExperimentConfig, *, quiet: bool) -> str:
                 "delete it or choose another --out",
             )
         return f"reused {root} ({preset}, seed {seed})"
-    prepare_dataset(config.data, quiet=quiet)
+    build_dataset(config.data, quiet=quiet)
     return f"generated {root} ({preset}, seed {seed})"
 
 

@@ -32,9 +32,8 @@ from typing import TypeVar
 
 import torch
 
-from ecm.config import CONTINUABLE_KEYS, ExperimentConfig, config_differences
+from ecm.config import CONTINUABLE_KEYS, ExperimentConfig, build_dataset, config_differences
 from ecm.data.folder import SplitData
-from ecm.data.prepare import prepare_dataset
 from ecm.errors import InputError
 from ecm.evaluation import diagnose_errors, write_predictions
 from ecm.files import write_json, write_text
@@ -256,7 +255,7 @@ def run_study(
     before the evaluation; the runs, and so the numbers, are the same as with ``jobs = 1``.
     """
     study = StudyDir.at(study_dir)
-    dataset = prepare_dataset(plan.config.data)
+    dataset = build_dataset(plan.config.data)
     if jobs > 1:
         train_runs_in_parallel(plan, study, jobs, quiet=quiet, device=device)
     split = dataset.open_split(plan.config.data.test_split)

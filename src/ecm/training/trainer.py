@@ -29,13 +29,14 @@ from ecm.config import (
     CONTINUABLE_KEYS,
     ExperimentConfig,
     OptimConfig,
+    build_dataset,
     config_differences,
     config_from_dict,
     config_to_dict,
 )
 from ecm.data.dataset import Example, SnippetDataset, collate, make_loader, set_epoch
 from ecm.data.folder import SplitData
-from ecm.data.prepare import hold_out, prepare_dataset
+from ecm.data.prepare import hold_out
 from ecm.device import resolve_device
 from ecm.distributed import (
     ShardedBatchSampler,
@@ -73,7 +74,7 @@ class TrainingData:
 def open_training_data(config: ExperimentConfig, *, quiet: bool = True) -> TrainingData:
     """Prepare the dataset, hold out ``data.val_fraction`` of the training split, open the test split."""
     data = config.data
-    dataset = prepare_dataset(data, quiet=quiet)
+    dataset = build_dataset(data, quiet=quiet)
     train, val = hold_out(
         dataset.open_split(data.train_split, require_labels=True), data.val_fraction, config.train.seed
     )
