@@ -604,6 +604,16 @@ CASES: dict[str, Case] = {
         _localize(c, "--split", "test", "--video", "v.mp4"),
         "--video",
     ),
+    **(
+        {}
+        if torch.cuda.is_available()
+        else {
+            "demo/--device cuda without CUDA": lambda c: (
+                ["demo", "--out", str(c.tmp / "d"), "--preset", "tiny", "--device", "cuda", "--quiet"],
+                "CUDA is not available",
+            )
+        }
+    ),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
 

@@ -32,6 +32,7 @@ from ecm.config import ExperimentConfig, build_dataset, load_config
 from ecm.config.recipes import is_recipe_name
 from ecm.data.folder import SplitData
 from ecm.demo.report import DemoReport, seconds_text, write_report
+from ecm.device import resolve_device
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult, DiagnosisResult, diagnose_errors
 from ecm.files import read_json
@@ -182,6 +183,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         raise InputError(
             source, f"data.synthetic is {config.data.synthetic!r}, the demo preset {options.preset!r}"
         )
+    resolve_device(options.device or config.train.device)  # an unusable device says so before any work
     prepare_out(out)
     load_before = load_average()
     started = time.perf_counter()
