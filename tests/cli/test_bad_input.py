@@ -614,6 +614,14 @@ CASES: dict[str, Case] = {
             )
         }
     ),
+    "synth/--feature-dim and --set stream_dim": lambda c: (
+        ["synth", str(c.tmp / "s"), "--preset", "tiny", "--feature-dim", "64", "--set", "stream_dim=16"],
+        "--feature-dim 64 and --set stream_dim=16",
+    ),
+    "synth/one knob set twice": lambda c: (
+        ["synth", str(c.tmp / "s"), "--preset", "tiny", "--set", "noise_std=1", "--set", "noise_std=2"],
+        "noise_std=1.0 and noise_std=2",
+    ),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
 

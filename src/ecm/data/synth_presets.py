@@ -98,7 +98,14 @@ def preset_config(preset: str, feature_dim: int | None = None, knobs: Sequence[s
                 None, f"--feature-dim must be an even number ≥ 2 (rgb + flow), got {feature_dim}"
             )
         config = dataclasses.replace(config, stream_dim=feature_dim // 2)
-    return dataclasses.replace(config, **parse_knobs(knobs)) if knobs else config
+    values = parse_knobs(knobs)
+    if feature_dim is not None and "stream_dim" in values:
+        raise InputError(
+            None,
+            f"--feature-dim {feature_dim} and --set stream_dim={values['stream_dim']} both set the width "
+            "(D = 2 · stream_dim): give one",
+        )
+    return dataclasses.replace(config, **values) if values else config
 
 
 def parse_knobs(knobs: Sequence[str]) -> dict[str, Any]:
@@ -112,9 +119,14 @@ def parse_knobs(knobs: Sequence[str]) -> dict[str, Any]:
             known = ", ".join(sorted(types))
             raise InputError(None, f"--set {text!r}: expected KNOB=VALUE with KNOB one of {known}")
         try:
-            values[name] = int(raw) if types[name] in (int, "int") else float(raw)
+            value = int(raw) if types[name] in (int, "int") else float(raw)
         except ValueError:
             raise InputError(None, f"--set {text!r}: {name} needs a number") from None
+        if name in values:
+            raise InputError(
+                None, f"--set {name} is given twice ({name}={values[name]} and {text.strip()}): give one"
+            )
+        values[name] = value
     return values
 
 
