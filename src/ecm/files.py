@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import stat
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -216,3 +217,16 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]
     """Call ``writer`` on a binary handle of a staging file, then rename it onto ``path``."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         writer(handle)
+
+
+def load_untrusted_torch_file(path: str | os.PathLike[str]) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, with its warnings kept from the terminal.
+
+    Never unpickles arbitrary objects; a plain pickle or another protocol raises, and torch's warning
+    about the protocol would print two lines before the caller's one-line error.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -622,8 +624,28 @@ CASES: dict[str, Case] = {
         ["synth", str(c.tmp / "s"), "--preset", "tiny", "--set", "noise_std=1", "--set", "noise_std=2"],
         "noise_std=1.0 and noise_std=2",
     ),
+    "localize/checkpoint a plain pickle (protocol 4)": lambda c: (
+        _localize(c, run=_run_with_checkpoint(c, pickle.dumps(_Evil(), protocol=4))),
+        "not a readable ecm checkpoint",
+    ),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
+
+
+class _Evil:
+    """Unpickling it would run code: the test's evidence is that nothing runs and nothing prints."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("unpickled!",))
+
+
+def _run_with_checkpoint(c: Context, data: bytes) -> Path:
+    """A copy of the tiny run whose checkpoints hold ``data``."""
+    run = c.tmp / "run"
+    shutil.copytree(c.run, run)
+    for checkpoint in (run / "checkpoints").iterdir():
+        checkpoint.write_bytes(data)
+    return run
 
 
 def _fifo_gt(c: Context) -> Path:
@@ -726,8 +748,11 @@ def test_bad_input_is_one_line_and_leaves_nothing(
     argv, needle = CASES[name](context)
     before = _snapshot(context.tmp, tiny_root, tiny_run)
     capsys.readouterr()
-    status = _run(argv)
+    with warnings.catch_warnings(record=True) as escaped:  # outside pytest they print lines of their own
+        warnings.simplefilter("always")
+        status = _run(argv)
     captured = capsys.readouterr()
+    assert not escaped, (name, [str(w.message) for w in escaped])
     assert status == 2, (name, status, captured.err)
     lines = captured.err.splitlines()
     assert len(lines) == 1, (name, captured.err)

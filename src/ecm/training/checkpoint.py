@@ -22,7 +22,7 @@ import torch
 from ecm.config import config_from_dict
 from ecm.device import resolve_device
 from ecm.errors import InputError
-from ecm.files import atomic_path, check_input_file
+from ecm.files import atomic_path, check_input_file, load_untrusted_torch_file
 from ecm.inference import TrainedRun
 from ecm.model import build_model
 from ecm.training.run_dir import RunDir
@@ -59,7 +59,7 @@ def load_checkpoint(
     """
     path = check_input_file(path, "checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_untrusted_torch_file(path)
     except Exception as exc:  # torch raises many types for a corrupt or non-weights-only file
         raise InputError(path, f"not a readable ecm checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ecm.errors import InputError
+from ecm.files import load_untrusted_torch_file
 
 __all__ = [
     "BN_EPS",
@@ -345,7 +346,7 @@ def load_i3d(path: str | os.PathLike[str], in_channels: int, device: str | torch
     if not os.path.isfile(path):
         raise InputError(path, "I3D weight file not found")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = load_untrusted_torch_file(path)
     except Exception as exc:  # any unpickling / zip / IO failure
         raise InputError(path, f"cannot read an I3D state dict: {type(exc).__name__}: {exc}") from exc
     if not isinstance(loaded, Mapping) or not all(
