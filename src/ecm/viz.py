@@ -199,6 +199,23 @@ def plot_video(
     return figure
 
 
+def figure_format(path: str | os.PathLike[str], flag: str = "--out") -> str:
+    """The image format matplotlib writes for ``path``'s extension (``png``, ``svg``, ``pdf``, …).
+
+    Raises :class:`InputError` naming ``flag`` for an extension matplotlib cannot write, or none.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    supported = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in supported:
+        what = f"'.{suffix}' files" if suffix else "a file name without an extension"
+        choices = ", ".join(f".{s}" for s in supported)
+        raise InputError(path, f"{flag}: matplotlib cannot write {what}; use one of {choices}")
+    return suffix
+
+
 def figure_png(figure: Figure) -> bytes:
     """The figure rendered as PNG bytes."""
     buffer = io.BytesIO()
@@ -206,9 +223,12 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(figure: Figure, path: str | os.PathLike[str]) -> None:
-    """Render ``figure`` to a PNG file atomically (rendered in memory first, then written and renamed)."""
-    data = figure_png(figure)
+def save_figure(figure: Figure, path: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Render ``figure`` to ``path`` atomically, in the format of its extension (:func:`figure_format`):
+    rendered in memory first, then written and renamed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=figure_format(path, flag))
+    data = buffer.getvalue()
 
     def write(handle: IO[bytes]) -> None:
         handle.write(data)

@@ -628,6 +628,22 @@ CASES: dict[str, Case] = {
         _localize(c, run=_run_with_checkpoint(c, pickle.dumps(_Evil(), protocol=4))),
         "not a readable ecm checkpoint",
     ),
+    "plot/--out .txt": lambda c: (
+        ["plot", str(c.run), "--video", _first_test_video(c), "--out", str(c.tmp / "v.txt")],
+        "matplotlib cannot write '.txt' files; use one of",
+    ),
+    "plot/--out without extension": lambda c: (
+        ["plot", str(c.run), "--video", _first_test_video(c), "--out", str(c.tmp / "v")],
+        "without an extension",
+    ),
+    "compare/--plot .txt": lambda c: (
+        ["compare", str(c.tmp / "a"), str(c.tmp / "b"), "--plot", str(c.tmp / "c.txt")],
+        "--plot: matplotlib cannot write '.txt'",
+    ),
+    "ablate/--out is a file": lambda c: (
+        ["ablate", TINY, "--out", str(c.write("study", "")), "--set", f"data.root={c.root}", "--quiet"],
+        "--out is not a folder",
+    ),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
 
@@ -646,6 +662,10 @@ def _run_with_checkpoint(c: Context, data: bytes) -> Path:
     for checkpoint in (run / "checkpoints").iterdir():
         checkpoint.write_bytes(data)
     return run
+
+
+def _first_test_video(c: Context) -> str:
+    return (c.root / "split_test.txt").read_text().split()[0]
 
 
 def _fifo_gt(c: Context) -> Path:

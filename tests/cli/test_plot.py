@@ -21,6 +21,10 @@ def test_plot_command_writes_png(
     assert data.startswith(PNG) and len(data) > 10_000
     assert main(["plot", str(tiny_run), "--video", video, "--checkpoint", "last"]) == 0
     assert (tiny_run / "plots" / f"{video}.png").read_bytes().startswith(PNG)
+    for suffix, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF")):  # the format of the extension
+        other = tmp_path / f"one{suffix}"
+        assert main(["plot", str(tiny_run), "--video", video, "--out", str(other)]) == 0
+        assert other.read_bytes().startswith(magic), suffix
     capsys.readouterr()
 
 

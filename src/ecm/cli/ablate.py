@@ -129,6 +129,8 @@ def run_ablate(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InputError(None, f"--jobs must be ≥ 1, got {args.jobs}")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is not a folder: a study is a folder of runs and tables")
     run_study(plan, out, quiet=args.quiet, device=args.device, jobs=args.jobs)
     study = StudyDir.at(out)
     print(study.results_markdown.read_text(encoding="utf-8"))
@@ -152,6 +154,10 @@ def run_compare(args: argparse.Namespace) -> int:
     from ecm.studies.results import PROTOCOL_TITLES, load_study
 
     extra = [parse_pair(text) for text in args.pair]
+    if args.plot is not None:
+        from ecm.viz import figure_format
+
+        figure_format(args.plot, "--plot")  # a format matplotlib can write, before reading anything
     first, second = load_study(args.first), load_study(args.second)
     pairs = compare_studies(first, second, metric=args.metric, protocol=args.protocol, pairs=extra)
     if args.plot is not None:

@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, f"--top must be ≥ 0, got {args.top}")
     out = Path(args.out) if args.out else Path(args.run_dir) / "plots" / f"{args.video}.png"
     check_output_file(out, "--out")
+    from ecm.viz import figure_format
+
+    figure_format(out, "--out")  # a format matplotlib can write, before any work
 
     from ecm.inference import open_split_for_run
     from ecm.training import load_run

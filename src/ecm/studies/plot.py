@@ -9,12 +9,11 @@ the Agg canvas (no ``pyplot``, no global state); the PNG is written atomically.
 from __future__ import annotations
 
 import os
-from typing import IO
 
 import numpy as np
 
-from ecm.files import write_with
 from ecm.studies.results import Study, StudyRow
+from ecm.viz import save_figure
 
 
 def plot_curves(study: Study, path: str | os.PathLike[str]) -> bool:
@@ -74,8 +73,5 @@ def _draw(rows: list[tuple[str, StudyRow]], selection: str, seeds: int, path: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
 
-    def write(handle: IO[bytes]) -> None:
-        figure.savefig(handle, format="png")
-
-    write_with(path, write)
+    save_figure(figure, path, "--plot")
     return True
