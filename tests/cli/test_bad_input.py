@@ -644,6 +644,11 @@ CASES: dict[str, Case] = {
         ["ablate", TINY, "--out", str(c.write("study", "")), "--set", f"data.root={c.root}", "--quiet"],
         "--out is not a folder",
     ),
+    "data check/duration -10": lambda c: (
+        ["data", "check", str(_gt_edit(c, duration=-10))],
+        "duration is -10, not > 0",
+    ),
+    "data check/fps 0": lambda c: (["data", "check", str(_gt_edit(c, fps=0))], "fps is 0, not > 0"),
     "ecm/unknown command": lambda c: (["fly"], "fly"),
 }
 
@@ -662,6 +667,16 @@ def _run_with_checkpoint(c: Context, data: bytes) -> Path:
     for checkpoint in (run / "checkpoints").iterdir():
         checkpoint.write_bytes(data)
     return run
+
+
+def _gt_edit(c: Context, **fields: object) -> Path:
+    """A copy of the dataset whose first video's gt.json entry has ``fields`` changed."""
+    root = c.copy_root()
+    gt = json.loads((root / "gt.json").read_text())
+    first = next(iter(gt["database"]))
+    gt["database"][first].update(fields)
+    (root / "gt.json").write_text(json.dumps(gt))
+    return root
 
 
 def _first_test_video(c: Context) -> str:

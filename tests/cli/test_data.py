@@ -149,3 +149,22 @@ def test_synth_set_refuses_bad_knob(knob: str, tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ecm: error:") and "--set" in err[0]
     assert not out.exists()
+
+
+def test_instances_past_the_end_of_their_video_are_a_warning_with_the_overrun(
+    tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real ActivityNet annotations end up to 0.85 s after their video: usable, so a warning, not an error."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    gt = json.loads((root / "gt.json").read_text())
+    videos = [v for v in gt["database"].values() if v["annotations"] and "duration" in v][:2]
+    for video, overrun in zip(videos, (0.5, 4950.0), strict=True):
+        video["annotations"][0]["segment"][1] = video["duration"] + overrun
+    (root / "gt.json").write_text(json.dumps(gt))
+    assert main(["data", "check", str(root)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        len(err) == 1 and err[0].startswith("ecm: warning: ") and "gt.json: 2 instance(s) end after" in err[0]
+    )
+    assert "by 0.50 to 4950.00 s" in err[0]

@@ -14,9 +14,12 @@ MAX_PROBLEM_LINES = 20
 
 
 def print_check_report(report: CheckReport) -> int:
-    """The summary on stdout, then ``ok`` or the problems on stderr; returns the exit status (0 or 2)."""
+    """The summary on stdout, the warnings on stderr, then ``ok`` or the problems on stderr; returns the exit
+    status (0 or 2: warnings alone are not problems)."""
     for line in report.summary_lines():
         print(line)
+    for warning in report.warnings:
+        print(f"ecm: warning: {warning}", file=sys.stderr)
     if report.ok:
         print("ok")
         return 0

@@ -144,6 +144,14 @@ def _number(value: Any, what: str, path: str | os.PathLike[str]) -> float:
     return number
 
 
+def _positive(value: Any, what: str, path: str | os.PathLike[str]) -> float:
+    """A finite number > 0 (a duration in seconds, a frame rate)."""
+    number = _number(value, what, path)
+    if number <= 0:
+        raise InputError(path, f"{what} is {value!r}, not > 0")
+    return number
+
+
 def _segment(start: float, end: float, label: str, where: str, path: str | os.PathLike[str]) -> Segment:
     if start < 0.0:
         raise InputError(path, f"{where}: segment start {start} is negative")
@@ -180,14 +188,13 @@ def parse_activitynet_database(data: Any, path: str | os.PathLike[str]) -> dict[
             start = _number(seg[0], f"{where} start", path)
             end = _number(seg[1], f"{where} end", path)
             segments.append(_segment(start, end, label, where, path))
-        duration = entry.get("duration")
-        fps = entry.get("fps")
+        duration, fps = entry.get("duration"), entry.get("fps")
         videos[vid] = VideoAnnotation(
             video_id=vid,
             subset=subset,
             segments=tuple(segments),
-            duration=None if duration is None else _number(duration, f"video {vid} duration", path),
-            fps=None if fps is None else _number(fps, f"video {vid} fps", path),
+            duration=None if duration is None else _positive(duration, f"video {vid} duration", path),
+            fps=None if fps is None else _positive(fps, f"video {vid} fps", path),
         )
     return videos
 

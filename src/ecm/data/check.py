@@ -36,6 +36,7 @@ class CheckReport:
 
     root: Path
     problems: list[InputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # odd but usable: reported, not an error
     classes: tuple[str, ...] = ()
     feature_dim: int | None = None
     splits: list[SplitSummary] = field(default_factory=list)
@@ -84,6 +85,7 @@ def check_dataset(
         report.problems.append(exc)
         return report
     report.classes = folder.class_index.names
+    overruns = []  # seconds by which an instance ends after its video
     for name, video in folder.ground_truth.items():
         for seg in video.segments:
             if seg.label not in folder.class_index:
@@ -91,6 +93,14 @@ def check_dataset(
                     InputError(folder.root / "gt.json", f"video {name}: unknown label {seg.label!r}")
                 )
                 break
+        if video.duration is not None and video.segments:
+            overruns += [seg.end - video.duration for seg in video.segments if seg.end > video.duration]
+    if overruns:
+        report.warnings.append(
+            f"{folder.root / 'gt.json'}: {len(overruns)} instance(s) end after their video's duration, by "
+            f"{min(overruns):.2f} to {max(overruns):.2f} s (median {float(np.median(overruns)):.2f} s); "
+            "the evaluation uses them as they are"
+        )
     widths: set[int] = set()
     for split in split_names(root) or []:
         summary = SplitSummary(split)
