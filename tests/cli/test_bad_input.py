@@ -12,6 +12,7 @@ import os
 import pickle
 import shutil
 import signal
+import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -794,3 +795,36 @@ def test_bad_input_is_one_line_and_leaves_nothing(
     assert lines[0].startswith("ecm: error: ") and "Traceback" not in captured.err, (name, captured.err)
     assert needle in lines[0], (name, needle, lines[0])
     assert _snapshot(context.tmp, tiny_root, tiny_run) == before, name
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_one_line(
+    tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out` on a 64 KiB file system: the run fills it at its first checkpoint. One line naming the file
+    and the cause, exit 2, and the half-made run folder is gone."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        capsys.readouterr()
+        status = _run(_train_args(tiny_root, disk / "run"))
+        err = capsys.readouterr().err.splitlines()
+        assert status == 2 and len(err) == 1, err
+        assert (
+            err[0].startswith("ecm: error: ")
+            and "checkpoints/" in err[0]
+            and "No space left on device" in err[0]
+        )
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def _train_args(root: Path, out: Path) -> list[str]:
+    return ["train", TINY, "--out", str(out), "--quiet", "--set", f"data.root={root}", "--epochs", "1"]

@@ -12,6 +12,7 @@ average's step count), ``scaler`` (the float16 gradient scaler's state; empty fo
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,9 +41,18 @@ TRAINING_FIELDS: dict[str, type] = {**INFERENCE_FIELDS, "optimizer": dict, "metr
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus the format tag) to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **payload}, tmp)
+    """Write ``payload`` (plus the format tag) to ``path`` atomically.
+
+    The checkpoint is serialised in memory first and written as plain bytes, so that a full or failing
+    disk is an ``OSError`` naming ``path`` (torch's own writer reports it as an opaque RuntimeError).
+    """
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
 
 
 def load_checkpoint(
