@@ -389,3 +389,57 @@ def test_chunks_carry_their_successor_and_the_last_frame_repeats_the_field_befor
     estimator = FlowEstimator("tvl1")
     greys = estimator.grey(frames[15:17])  # across the chunk boundary
     np.testing.assert_array_equal(fields["opencv"][15], scale_flow(estimator.pair(*greys)))
+
+
+def test_extract_killed_mid_video_extracts_only_what_is_missing(
+    videos: dict[str, Path], weights: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``kill -9`` while the second of three videos is being computed: the next run keeps the finished
+    video, extracts the other two, says what it cleans up of the killed run's staging, and its features
+    equal an uninterrupted run's."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clips = []
+    for name in ("a", "b", "c"):
+        clip = tmp_path / "videos" / f"{name}.mp4"
+        clip.parent.mkdir(exist_ok=True)
+        clip.write_bytes(videos["short"].read_bytes())
+        clips.append(clip)
+    command = [sys.executable, "-m", "ecm", "extract", *map(str, clips), "--rgb-weights", str(weights[0])]
+    command += ["--flow-weights", str(weights[1]), *SMALL]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert subprocess.run([*command, "--out", str(whole)], capture_output=True).returncode == 0
+
+    process = subprocess.Popen(
+        [*command, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    first = killed / "video_info" / "a.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert first.exists() and not (killed / "video_info" / "c.json").exists(), "killed too late to test"
+    stamp = (killed / "features" / "test" / "rgb" / "a.npy").stat().st_mtime_ns
+    # What a process killed while publishing video c would leave: its staged file (of a dead process).
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = killed / "features" / "test" / "rgb" / f".c.npy.{dead.stdout.strip()}.0badc0de.tmp"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"half")
+
+    again = subprocess.run([*command, "--out", str(killed)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "extracted 2 video(s)" in again.stdout and "1 already there" in again.stdout
+    assert f"removed {stale}, left by an interrupted run" in again.stderr and not stale.exists()
+    assert (killed / "features" / "test" / "rgb" / "a.npy").stat().st_mtime_ns == stamp  # kept, not redone
+    for stream in ("rgb", "flow"):
+        for name in ("a", "b", "c"):
+            expected = np.load(whole / "features" / "test" / stream / f"{name}.npy")
+            np.testing.assert_array_equal(
+                np.load(killed / "features" / "test" / stream / f"{name}.npy"), expected
+            )
