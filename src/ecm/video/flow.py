@@ -53,8 +53,8 @@ def import_cv2() -> Any:
 def resolve_backend(requested: str, method: str, device: torch.device) -> Literal["opencv", "torch"]:
     """The backend that computes ``method`` for networks on ``device``.
 
-    ``auto`` is torch for TV-L1 on CUDA and OpenCV everywhere else: on the CPU, OpenCV's TV-L1 is about
-    twice as fast as torch's (``benchmarks/bench_extract.py``). ``torch`` without CUDA runs on the CPU and
+    ``auto`` is torch for TV-L1 on CUDA and OpenCV everywhere else: on the CPU, OpenCV's TV-L1 is as fast
+    or faster than torch's, and runs in the decoding processes (``benchmarks/bench_extract.py``). ``torch`` without CUDA runs on the CPU and
     says so in one warning line; ``torch`` with Farnebäck is an :class:`InputError` (TV-L1 only).
     """
     if requested not in FLOW_BACKENDS:
