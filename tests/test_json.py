@@ -26,6 +26,8 @@ TRICKY = [
     b"[1e400, -1e400, 1e-400]",  # out of range: infinities and zero there, an error in orjson
     b'{"n": 99999999999999999999999}',  # past 64 bits: an int there, a float in orjson
     b"[18446744073709551615, -9223372036854775808, 9223372036854775807]",
+    b'{"a":1234567890123456789, "b": [-99999999999999999999]}',
+    b"[0.0019372297746673706, 12345678901234567890.5, 1e1234567890123456789]",  # long runs, not integers
     b"[1.0000000000000002, -0.0, 0.1, 5e-324, 1.7976931348623157e308, 123456789012345678901234567890.5]",
     b'"\\ud83d\\ude00 \\u00e9 \\n"',  # escapes and a surrogate pair
     b'"\\ud800"',  # a lone surrogate escape: the standard library keeps it, orjson refuses

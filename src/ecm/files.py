@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from ecm.errors import InputError
 
 _orjson: Any
@@ -36,7 +38,34 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the standard l
 
 log = logging.getLogger(__name__)
 
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_DIGITS = re.compile(rb"\d{19}")  # a run of 19 digits somewhere: maybe an integer orjson reads otherwise
+_NOT_AN_INTEGER_BEFORE = np.frombuffer(b".eE+-", np.uint8)  # a digit run after these is a fraction/exponent
+_NOT_AN_INTEGER_AFTER = np.frombuffer(b".eE", np.uint8)
+
+
+def _has_long_integer(data: bytes) -> bool:
+    """Whether ``data`` may hold an integer of 19 or more digits (orjson reads those past 64 bits as
+    floats, the standard library as ints). Runs of digits in fractions and exponents do not count; runs
+    inside strings do (a false alarm costs only speed). Vectorised: a few ms for a 6 MB file."""
+    if _DIGITS.search(data) is None:
+        return False
+    text = np.frombuffer(data, np.uint8)
+    digit = (text - np.uint8(ord("0")) < 10).view(np.int8)  # uint8 wraps: one comparison
+    edges = np.diff(digit, prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs [start, end)
+    long = ends - starts >= 19
+    starts, ends = starts[long], ends[long]
+    space = np.uint8(ord(" "))  # what lies outside the document
+
+    def at(index: np.ndarray) -> np.ndarray:
+        return np.where((index >= 0) & (index < len(text)), text[np.clip(index, 0, len(text) - 1)], space)
+
+    before = at(starts - 1)  # the character before the run; before a minus sign, the one before that
+    before = np.where(before == ord("-"), at(starts - 2), before)
+    after = at(ends)
+    integer = ~np.isin(before, _NOT_AN_INTEGER_BEFORE) & ~np.isin(after, _NOT_AN_INTEGER_AFTER)
+    return bool(integer.any())
+
 
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[0-9a-f]+\.tmp|partial-(?P<dpid>\d+)-[0-9a-f]+)$")
 
@@ -83,11 +112,11 @@ def parse_json_bytes(data: bytes, path: str | os.PathLike[str] | None) -> Any:
     standard library, with the same result either way.
 
     Whatever orjson refuses or might read otherwise goes to the standard library, which then gives its
-    value or its error: non-finite literals (``NaN``, ``1e400``), digit runs of 19 or more (orjson reads
-    integers past 64 bits as floats), invalid UTF-8 (the error names the byte), nesting past orjson's
+    value or its error: non-finite literals (``NaN``, ``1e400``), integers of 19 digits or more (orjson
+    reads those past 64 bits as floats), invalid UTF-8 (the error names the byte), nesting past orjson's
     limit (the error says so).
     """
-    if _orjson is not None and not _LONG_DIGITS.search(data):
+    if _orjson is not None and not _has_long_integer(data):
         try:
             return _orjson.loads(data)
         except _orjson.JSONDecodeError:
