@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import stat
 import warnings
@@ -38,7 +37,6 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the standard l
 
 log = logging.getLogger(__name__)
 
-_DIGITS = re.compile(rb"\d{19}")  # a run of 19 digits somewhere: maybe an integer orjson reads otherwise
 _NOT_AN_INTEGER_BEFORE = np.frombuffer(b".eE+-", np.uint8)  # a digit run after these is a fraction/exponent
 _NOT_AN_INTEGER_AFTER = np.frombuffer(b".eE", np.uint8)
 
@@ -46,9 +44,8 @@ _NOT_AN_INTEGER_AFTER = np.frombuffer(b".eE", np.uint8)
 def _has_long_integer(data: bytes) -> bool:
     """Whether ``data`` may hold an integer of 19 or more digits (orjson reads those past 64 bits as
     floats, the standard library as ints). Runs of digits in fractions and exponents do not count; runs
-    inside strings do (a false alarm costs only speed). Vectorised: a few ms for a 6 MB file."""
-    if _DIGITS.search(data) is None:
-        return False
+    inside strings do (a false alarm costs only speed). Vectorised: about 15 ms for a 6 MB file (a regular
+    expression takes 70 ms to scan one for runs of 19 digits)."""
     text = np.frombuffer(data, np.uint8)
     digit = (text - np.uint8(ord("0")) < 10).view(np.int8)  # uint8 wraps: one comparison
     edges = np.diff(digit, prepend=np.int8(0), append=np.int8(0))
@@ -178,7 +175,7 @@ def remove_stale_staging(folder: Path, name: str) -> list[Path]:
 def _staging_file(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target.parent, target.name)
-    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     # Created like an ordinary open() would (umask applied), exclusively.
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return tmp
@@ -187,7 +184,7 @@ def _staging_file(target: Path) -> Path:
 def _staging_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target.parent, target.name)
-    tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"
     tmp.mkdir()
     return tmp
 
@@ -195,7 +192,7 @@ def _staging_dir(target: Path) -> Path:
 def _publish(tmp: Path, target: Path) -> None:
     """Rename ``tmp`` onto ``target``; a folder replaces a previous folder there."""
     if tmp.is_dir() and target.is_dir():
-        old = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+        old = target.parent / f".{target.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"
         os.replace(target, old)
         os.replace(tmp, target)
         shutil.rmtree(old, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,43 @@ def test_unknown_label_is_named() -> None:
     classes = ClassIndex(("A", "B"))
     with pytest.raises(InputError, match="'C'"):
         classes.multi_hot(["A", "C"], "gt.json")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "thumos14/gt.json",
+        "activitynet12/activity_net.v1-2.trainval.reconstructed.json",
+        "activitynet13/activity_net.v1-3.reconstructed.json",
+    ],
+)
+def test_the_fast_path_reads_each_instance_as_the_checked_one_does(shared_data: Path, name: str) -> None:
+    """The reader's unchecked fast path (plain numbers or numeric strings) against the checks alone."""
+    from ecm.data.annotations import _annotation
+
+    raw = json.loads((shared_data / name).read_text())["database"]
+    videos = load_activitynet_json(shared_data / name)
+    for vid, entry in raw.items():
+        checked = tuple(_annotation(a, vid, name) for a in entry.get("annotations", []))
+        assert videos[vid].segments == checked
+
+
+@pytest.mark.parametrize(
+    ("segment", "problem"),
+    [
+        ([10**400, 10**401], "beyond any float"),
+        (["nan", "2"], "not a finite number"),
+        (["1e400", "1e401"], "not a finite number"),
+        ([True, 2], "True, not a number"),
+        (["-1", "2"], "is negative"),
+        ([3, 2], "before its start"),
+        ("ab", "must be [start, end]"),
+        ([1, 2, 3], "must be [start, end]"),
+    ],
+)
+def test_what_the_fast_path_declines_is_named(tmp_path: Path, segment: object, problem: str) -> None:
+    path = tmp_path / "gt.json"
+    ann = {"segment": segment, "label": "A"}
+    path.write_text(json.dumps({"database": {"v": {"subset": "test", "annotations": [ann]}}}))
+    with pytest.raises(InputError, match=re.escape(problem)):
+        load_activitynet_json(path)

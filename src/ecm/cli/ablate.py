@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from typing import Any
 
@@ -148,6 +147,7 @@ def _number(value: float | None, spec: str = ".2f") -> str:
 def run_compare(args: argparse.Namespace) -> int:
     """Print the paired comparison of two studies."""
     from pathlib import Path
+    from statistics import fmean
 
     from ecm.config.diff import config_differences
     from ecm.studies.compare import compare_studies, parse_pair
@@ -196,8 +196,8 @@ def run_compare(args: argparse.Namespace) -> int:
     for p in pairs:
         cells = (
             str(len(p.seeds)),
-            _number(statistics.fmean(p.first) if p.first else None),
-            _number(statistics.fmean(p.second) if p.second else None),
+            _number(fmean(p.first) if p.first else None),
+            _number(fmean(p.second) if p.second else None),
             _number(p.mean, "+.2f"),
             _number(p.std),
             _number(p.t, "+.2f"),

@@ -11,7 +11,7 @@ from ecm.progress import progress_bar
 
 def register(subparsers: Any) -> None:
     """Add the ``synth`` sub-command."""
-    from ecm.data.synth_presets import PRESETS
+    from ecm.data import SYNTH_PRESETS as PRESETS
 
     parser = subparsers.add_parser(
         "synth",

@@ -60,8 +60,8 @@ class DataConfig:
     val_fraction: float = 0.0  # share of the training split held out for validation-selected epochs
 
     def __post_init__(self) -> None:
+        from ecm.data import SYNTH_PRESETS as PRESETS
         from ecm.data.annotations import check_plain_name
-        from ecm.data.synth_presets import PRESETS
 
         _require(bool(self.root), "data.root must not be empty")
         if self.synthetic is not None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ecm.data import SYNTH_PRESETS
 from ecm.data.annotations import (
     ClassIndex,
     VideoAnnotation,
@@ -47,7 +48,7 @@ from ecm.structures import Segment
 
 log = logging.getLogger(__name__)
 
-PRESETS: tuple[str, ...] = ("tiny", "thumos14", "thumos14-lite", "activitynet13", "corpus")
+PRESETS: tuple[str, ...] = SYNTH_PRESETS
 
 THUMOS14_CONFUSABLE: tuple[tuple[str, ...], ...] = (
     ("CliffDiving", "Diving"),

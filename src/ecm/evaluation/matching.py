@@ -195,7 +195,8 @@ def official_tiebreak(
     repeated = keys[1:][np.diff(keys) == 0]
     if not repeated.size:
         return tiebreak
-    tied = np.unique(np.floor(repeated / 2.0).astype(np.int64))  # predictions with equal candidate tIoUs
+    tied = np.floor(repeated / 2.0).astype(np.int64)  # predictions with equal candidate tIoUs (sorted)
+    tied = tied[np.concatenate(([True], tied[1:] != tied[:-1]))]  # unique (np.unique imports numpy.ma)
     gts = np.asarray(gt_segments, dtype=np.float64).reshape(-1, 2)
     preds = np.asarray(pred_segments, dtype=np.float64).reshape(-1, 2)
     # Every instance of each tied prediction's group, in instance order, as the reference forms tiou_arr.
@@ -204,7 +205,8 @@ def official_tiebreak(
     counts = np.bincount(full_row, minlength=len(tied))
     first = np.cumsum(counts) - counts
     position = np.empty(len(full_row), dtype=np.int64)
-    for size in np.unique(counts):  # equal-length tIoU arrays are sorted together, one row each
+    # equal-length tIoU arrays are sorted together, one row each
+    for size in np.flatnonzero(np.bincount(counts)):  # the lengths present
         rows = np.flatnonzero(counts == size)
         index = first[rows, None] + np.arange(size)  # (m, size)
         visit = np.argsort(full_iou[index], axis=1)[:, ::-1]  # the reference's order, row by row
