@@ -73,3 +73,63 @@ def test_top_ten_per_instance_limit() -> None:
     assert result.num_given == 13 and result.num_predictions == 10
     assert result.counts["background"] == 10 and result.counts["true_positive"] == 0
     assert result.base_map == 0.0
+
+
+def test_video_breakdown_categories_and_per_video_ap() -> None:
+    from ecm.evaluation import CATEGORIES, DetectionTable, GroundTruthTable, video_breakdown
+
+    table = DetectionTable.from_detections(PREDS)
+    result = video_breakdown(GroundTruthTable.from_annotations(GT), table, 0.5)
+    names = [CATEGORIES[c] for c in result.categories]  # in the table's row order: v1, v2, v9
+    assert names == [
+        "true_positive",
+        "double_detection",
+        "wrong_label",
+        "confusion",
+        "background",
+        "localization",
+        "true_positive",
+        "background",
+    ]
+    # v1: A's own ranking TP, DD, WL, BG → AP 1 (its one instance found first); B: its only prediction is
+    # no TP → 0; mean 50. v2: LOC then TP → precision 1/2 at recall 1 → AP 50.
+    assert result.video_ap == {"v1": pytest.approx(50.0), "v2": pytest.approx(50.0)}
+
+
+def test_video_breakdown_equals_the_evaluator_on_each_video_alone() -> None:
+    """Per-video AP against the whole evaluator run on that one video's ground truth and predictions."""
+    import numpy as np
+
+    from ecm.evaluation import DetectionTable, GroundTruthTable, evaluate_detections, video_breakdown
+
+    rng = np.random.default_rng(0)
+    spec = {
+        f"v{i}": [
+            (float(s), float(s + rng.uniform(2, 9)), str(rng.choice(["A", "B", "C"]))) for s in (0, 20, 40)
+        ]
+        for i in range(6)
+    }
+    gt = gt_of(spec)
+    preds = {
+        vid: [
+            Detection(
+                str(rng.choice(["A", "B", "C"])),
+                float(rng.uniform()),
+                float(s),
+                float(s + rng.uniform(1, 12)),
+            )
+            for s in rng.uniform(0, 50, size=15)
+        ]
+        for vid in spec
+    }
+    result = video_breakdown(
+        GroundTruthTable.from_annotations(gt), DetectionTable.from_detections(preds), 0.5
+    )
+    categories = diagnose_errors(gt, preds, 0.5, top_factor=10**6).counts
+    assert np.bincount(result.categories, minlength=6).tolist() == list(categories.values())
+    for vid in spec:
+        labels = {s.label for s in gt[vid].segments}  # other classes' predictions enter no AP of this video
+        alone = evaluate_detections(
+            {vid: gt[vid]}, {vid: [d for d in preds[vid] if d.label in labels]}, [0.5]
+        )
+        assert result.video_ap[vid] == pytest.approx(alone.map_at(0.5), abs=1e-9)

@@ -12,7 +12,14 @@ from ecm.evaluation.detection import (
     drop_overlapping,
     evaluate_detections,
 )
-from ecm.evaluation.diagnosis import ERROR_TYPES, DiagnosisResult, diagnose_errors
+from ecm.evaluation.diagnosis import (
+    CATEGORIES,
+    ERROR_TYPES,
+    DiagnosisResult,
+    VideoBreakdown,
+    diagnose_errors,
+    video_breakdown,
+)
 from ecm.evaluation.frame_accuracy import frame_accuracy
 from ecm.evaluation.io import drop_unknown_labels, read_predictions, write_predictions
 from ecm.evaluation.matching import (
@@ -31,6 +38,7 @@ from ecm.evaluation.result import (
 )
 
 __all__ = [
+    "CATEGORIES",
     "ERROR_TYPES",
     "Detection",
     "DetectionMetric",
@@ -39,6 +47,7 @@ __all__ = [
     "DiagnosisResult",
     "GroundTruthTable",
     "MapSummary",
+    "VideoBreakdown",
     "check_selection",
     "diagnose_errors",
     "drop_overlapping",
@@ -53,5 +62,6 @@ __all__ = [
     "score_order",
     "standard_averages",
     "tiou_key",
+    "video_breakdown",
     "write_predictions",
 ]

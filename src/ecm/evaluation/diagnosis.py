@@ -123,23 +123,7 @@ def diagnose_errors(
     bounds = np.searchsorted(label, np.arange(len(gt.class_names) + 1))
     v = ranked.num_videos
     tp = match_ranked(gt.label * v + gt.video, gt.segments, label * v + video, segments, [tiou])[0]
-
-    # Best-overlapping instance of any class in the same video; ties prefer the same label.
-    best_iou = np.zeros(len(label))
-    best_same = np.zeros(len(label), dtype=bool)
-    pair_pred, pair_gt, iou = candidate_pairs(gt.video, gt.segments, video, segments, min(tiou, _NEAR))
-    if len(pair_pred):
-        same = gt.label[pair_gt] == label[pair_pred]
-        order = np.lexsort((same, iou, pair_pred))
-        last = np.r_[pair_pred[order][1:] != pair_pred[order][:-1], True]
-        winners = pair_pred[order][last]
-        best_iou[winners] = iou[order][last]
-        best_same[winners] = same[order][last]
-    category = np.select(
-        [tp, best_iou >= tiou, best_iou >= _NEAR],
-        [0, np.where(best_same, 1, 2), np.where(best_same, 3, 4)],
-        default=5,
-    )
+    category = _categories(gt, label, video, segments, tp, tiou)
 
     # Row 0: all kept predictions; row 1 + e: without error type e.
     keep_rows = np.stack(
@@ -164,3 +148,77 @@ def diagnose_errors(
         base_map=float(maps[0]),
         map_gain={name: float(maps[1 + e] - maps[0]) for e, name in enumerate(ERROR_TYPES)},
     )
+
+
+def _categories(
+    gt: GroundTruthTable,
+    label: np.ndarray,
+    video: np.ndarray,
+    segments: np.ndarray,
+    tp: np.ndarray,
+    tiou: float,
+) -> np.ndarray:
+    """``(n,)`` index into :data:`CATEGORIES` of ranked predictions with their true-positive flags ``tp``."""
+    # Best-overlapping instance of any class in the same video; ties prefer the same label.
+    best_iou = np.zeros(len(label))
+    best_same = np.zeros(len(label), dtype=bool)
+    pair_pred, pair_gt, iou = candidate_pairs(gt.video, gt.segments, video, segments, min(tiou, _NEAR))
+    if len(pair_pred):
+        same = gt.label[pair_gt] == label[pair_pred]
+        order = np.lexsort((same, iou, pair_pred))
+        last = np.r_[pair_pred[order][1:] != pair_pred[order][:-1], True]
+        winners = pair_pred[order][last]
+        best_iou[winners] = iou[order][last]
+        best_same[winners] = same[order][last]
+    return np.select(
+        [tp, best_iou >= tiou, best_iou >= _NEAR],
+        [0, np.where(best_same, 1, 2), np.where(best_same, 3, 4)],
+        default=5,
+    )
+
+
+@dataclass(frozen=True)
+class VideoBreakdown:
+    """Every prediction's category and each video's AP at one tIoU (the per-video view of ``ecm report``).
+
+    Attributes:
+        tiou: θ.
+        categories: ``(N,)`` index into :data:`CATEGORIES` per row of the prediction table, with no top-10×G
+            limit (a category does not depend on the predictions ranked after it, so the predictions that
+            :func:`diagnose_errors` keeps get the same ones). Predictions of a class outside the evaluated
+            classes, or on a video outside the ground truth, are background.
+        video_ap: per evaluated video, the mean over its ground-truth classes of the AP (percent) of its own
+            predictions of that class against its instances (the protocol's matching restricted to one
+            video); ``None`` for a video without instances.
+    """
+
+    tiou: float
+    categories: np.ndarray
+    video_ap: dict[str, float | None]
+
+
+def video_breakdown(gt: GroundTruthTable, predictions: DetectionTable, tiou: float = 0.5) -> VideoBreakdown:
+    """Categories of all predictions and per-video AP at ``tiou`` (see :class:`VideoBreakdown`)."""
+    if not 0.0 < tiou <= 1.0:
+        raise ValueError(f"tIoU must lie in (0, 1], got {tiou}")
+    ranked = rank_predictions(gt, predictions)
+    v = ranked.num_videos
+    tp = match_ranked(
+        gt.label * v + gt.video, gt.segments, ranked.label * v + ranked.video, ranked.segments, [tiou]
+    )[0]
+    categories = np.full(len(predictions), CATEGORIES.index("background"), dtype=np.int64)
+    categories[ranked.rows] = _categories(gt, ranked.label, ranked.video, ranked.segments, tp, tiou)
+    # AP per (class, video) pair with instances: the ranked order within a class restricted to one video.
+    positives = np.bincount(gt.label * v + gt.video, minlength=len(gt.class_names) * v)
+    key = ranked.label * v + ranked.video
+    order = np.argsort(key, kind="stable")  # rank order kept within each (class, video)
+    bounds = np.searchsorted(key[order], np.arange(len(positives) + 1))
+    per_video: dict[int, list[float]] = {}
+    for pair in np.flatnonzero(positives).tolist():
+        rows = order[bounds[pair] : bounds[pair + 1]]
+        ap = ranked_average_precision(tp[rows][None, :], int(positives[pair]))[0]
+        per_video.setdefault(pair % v, []).append(100.0 * float(ap))
+    video_ap: dict[str, float | None] = {
+        vid: (float(np.mean(per_video[i])) if i in per_video else None) for i, vid in enumerate(gt.video_ids)
+    }
+    return VideoBreakdown(tiou=float(tiou), categories=categories, video_ap=video_ap)
