@@ -39,9 +39,10 @@ LAYERS: dict[str, int] = {
     "training": 6,
     "viz": 6,
     "studies": 7,
-    "demo": 7,
-    "cli": 8,
-    "__main__": 9,
+    "report": 7,
+    "demo": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 
 

@@ -262,6 +262,21 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield staging.folder(path)
 
 
+def check_writable_target(path: str | os.PathLike[str], flag: str) -> None:
+    """Refuse, before any work, an output file that could not be written: a folder, a path under a file, or
+    one whose nearest existing folder is not writable (a read-only disk, no permission)."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(path, f"{flag} names a folder; give a file name")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(path, f"{flag} is under {parent}, which is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(path, f"{flag} cannot be written: {parent} is not writable")
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -107,6 +107,19 @@ def _localize(c: Context, *extra: str, run: Path | None = None) -> list[str]:
     return ["localize", str(run or c.run), "--out", str(c.tmp / "p.json"), "--quiet", *extra]
 
 
+def _report(c: Context, *extra: str) -> list[str]:
+    return ["report", str(c.run), "--out", str(c.tmp / "r.html"), "--quiet", *extra]
+
+
+_DETECTION = {"label": "Diving", "score": 0.5, "segment": [1.0, 2.0]}
+
+
+def _without_checkpoints(c: Context) -> Path:
+    folder = c.folder("run")
+    shutil.copy(c.run / "config.yaml", folder / "config.yaml")
+    return folder
+
+
 def _nan_weights(state: dict[str, object]) -> None:
     weights = state["model"]
     assert isinstance(weights, dict)
@@ -472,6 +485,29 @@ CASES: dict[str, Case] = {
         ["plot", str(c.tmp / "none"), "--video", "v", "--out", str(c.tmp / "v.png")],
         "none",
     ),
+    # ----------------------------------------------------------------------------------------- report
+    "report/run without checkpoints": lambda c: (
+        ["report", str(_without_checkpoints(c)), "--out", str(c.tmp / "r.html"), "--quiet"],
+        "checkpoint",
+    ),
+    "report/predictions of another dataset": lambda c: (
+        _report(c, "--pred", str(c.pred_with(_DETECTION, video="video_validation_0000051"))),
+        "none of its 1 videos",
+    ),
+    "report/predicted label not the run's": lambda c: (
+        _report(c, "--pred", str(c.pred_with({**_DETECTION, "label": "Skiing"}))),
+        "Skiing",
+    ),
+    "report/--out under a file": lambda c: (
+        ["report", str(c.run), "--out", str(c.write("f", "x") / "r.html"), "--quiet"],
+        "which is a file",
+    ),
+    "report/--out is a folder": lambda c: (
+        ["report", str(c.run), "--out", str(c.folder("r.html")), "--quiet"],
+        "r.html",
+    ),
+    "report/--tiou 0": lambda c: (_report(c, "--tiou", "0"), "--tiou"),
+    "report/malformed predictions": lambda c: (_report(c, "--pred", str(c.write("p.json", "{"))), "p.json"),
     # ----------------------------------------------------------------------------------------- ablate
     "ablate/jobs 0": lambda c: (["ablate", TINY, "--out", str(c.tmp / "s"), "--jobs", "0"], "--jobs"),
     "ablate/unknown variant": lambda c: (
@@ -749,6 +785,7 @@ def test_there_are_at_least_100_cases() -> None:
         "train",
         "localize",
         "plot",
+        "report",
         "ablate",
         "compare",
         "demo",

@@ -33,6 +33,9 @@ def test_tiny_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture[s
     results = json.loads((out / "predictions.json").read_text())["results"]
     assert sorted(results) == sorted((out / "data" / "split_test.txt").read_text().split())
     assert (out / "predictions.csv").read_text().startswith("video_id,label,score,start,end\n")
+    page = (out / "report.html").read_text()
+    assert "ecm report" in report and page.startswith("<!DOCTYPE html>")
+    assert all(f'"id":"{vid}"' in page for vid in results)  # every test video has its row
 
     # A second demo in the same folder reuses the data it generated.
     assert main(["demo", "--out", str(out), "--preset", "tiny", "--epochs", "1", "--quiet"]) == 0

@@ -35,6 +35,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ecm.cli.localize",
     "ecm.cli.evaluate",
     "ecm.cli.plot",
+    "ecm.cli.report",
     "ecm.cli.ablate",
     "ecm.cli.demo",
 )

@@ -9,8 +9,9 @@ Stages (each timed; the report lists the equivalent ``ecm`` command lines):
 3. **localize** — the last checkpoint (no test-set selection) on every test video →
    ``DIR/predictions.json`` and ``DIR/predictions.csv``;
 4. **evaluate** — mAP at tIoU 0.1…0.9 with the THUMOS14 averages, frame accuracy, error diagnosis at 0.5;
-5. **report** — CAS plots of the first test videos with ground truth (``DIR/plots/VID.png``) and
-   ``DIR/report.md``, written last: a ``report.md`` is always that of a complete demo.
+5. **report** — CAS plots of the first test videos with ground truth (``DIR/plots/VID.png``), the page of
+   ``ecm report`` (``DIR/report.html``: every test video's timeline and errors) and ``DIR/report.md``,
+   written last: a ``report.md`` is always that of a complete demo.
 
 ``DIR`` must be new, empty, or a folder an earlier demo made (it holds a ``.ecm-demo`` marker): the demo
 never deletes anything it did not write.
@@ -34,7 +35,7 @@ from ecm.data.folder import SplitData
 from ecm.demo.report import DemoReport, seconds_text, write_report
 from ecm.device import resolve_device
 from ecm.errors import InputError
-from ecm.evaluation import DetectionResult, DiagnosisResult, diagnose_errors
+from ecm.evaluation import DetectionResult, DetectionTable, DiagnosisResult, diagnose_errors
 from ecm.files import read_json
 from ecm.inference import (
     Localization,
@@ -45,6 +46,7 @@ from ecm.inference import (
     score_detections,
 )
 from ecm.inference.outputs import write_outputs
+from ecm.report import collect_report, write_page
 from ecm.training import Trainer, load_run
 from ecm.viz import save_figure, video_figure
 
@@ -227,9 +229,10 @@ def run_demo(options: DemoOptions) -> DemoResult:
     )
     clock = stage("evaluate", clock)
 
-    log.info("[5/5] plots and report")
+    log.info("[5/5] plots and reports")
     plotted = write_plots(out, outcome)
-    stage("plots + report", clock)
+    write_html_report(out / "report.html", run_dir, data_root, outcome)
+    stage("plots + reports", clock)
     report = build_report(options, config, outcome, stages, plotted, load_before)
     write_report(out / "report.md", report)
     return DemoResult(outcome.scored, outcome.frame_accuracy, out / "report.md", tuple(stages))
@@ -244,6 +247,24 @@ def write_plots(out: Path, outcome: DemoOutcome) -> list[str]:
         figure = video_figure(outcome.trained, record, result.predictions[vid], result.detections[vid])
         save_figure(figure, out / "plots" / f"{vid}.png")
     return [r.video_id for r in chosen[:PLOTTED_VIDEOS]]
+
+
+def write_html_report(path: Path, run_dir: Path, data_root: Path, outcome: DemoOutcome) -> None:
+    """``report.html`` (``ecm report``'s page) of the localized test split, from the demo's memory."""
+    trained = outcome.trained
+    page = collect_report(
+        run_dir=run_dir,
+        checkpoint=trained.checkpoint,
+        epoch=trained.epoch,
+        config=trained.config,
+        class_names=trained.class_names,
+        split=outcome.split,
+        data_root=data_root,
+        predictions=outcome.result.predictions,
+        detections=DetectionTable.from_detections(outcome.result.detections),
+        tiou=0.5,
+    )
+    write_page(path, page)
 
 
 def reproduce_commands(
@@ -266,6 +287,7 @@ def reproduce_commands(
             ["ecm", "plot", run_dir, "--checkpoint", "last", "--video", v, "--out", f"{o}/plots/{v}.png"]
             for v in videos
         ),
+        ["ecm", "report", run_dir, "--checkpoint", "last", "--out", f"{o}/report.html"],
     ]
 
 

@@ -113,6 +113,9 @@ def render_report(report: DemoReport) -> str:
         "",
         diagnosis_table(report.diagnosis),
         "",
+        "Every test video, its detections by error type and its CAS: open `report.html` in a browser "
+        "(the page of `ecm report`).",
+        "",
         "## Wall time",
         "",
         markdown_table(

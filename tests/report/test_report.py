@@ -1,0 +1,171 @@
+"""`ecm report`: the page's data against independent paths (`ecm localize`, `ecm evaluate`), and the page
+itself in headless Chromium (skipped, with the reason, where no browser and driver are installed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecm.cli import main
+
+
+def page_data(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+@pytest.fixture(scope="module")
+def localized(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny run's own detections on its test split, written by `ecm localize`."""
+    path = tmp_path_factory.mktemp("localized") / "pred.json"
+    assert main(["localize", str(tiny_run), "--out", str(path), "--quiet"]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    assert main(["report", str(tiny_run), "--out", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_the_page_is_self_contained_and_holds_every_test_video(report: Path, tiny_root: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)  # nothing fetched at view time
+    test_videos = (tiny_root / "split_test.txt").read_text().split()
+    data = page_data(report)
+    assert [v["id"] for v in data["videos"]] == test_videos
+    assert data["run"]["paper_recipe"] == "thumos14"
+    assert ["train.epochs", 150, 3] in data["run"]["differences"]
+    assert [p["epoch"] for p in data["protocols"]] == [3, 3]  # best on test, last (no validation split)
+    assert len(data["curves"]["epoch"]) == 3 and set(data["curves"]["loss"]) >= {"pre", "post", "total"}
+
+
+def test_detections_and_scores_equal_localize_and_evaluate(
+    report: Path, localized: Path, tiny_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = page_data(report)
+    given = json.loads(localized.read_text())["results"]
+    for video in data["videos"]:
+        det = video["det"]
+        assert len(det["start"]) == len(given[video["id"]]) == sum(video["counts"])
+        assert det["score"] == sorted(det["score"], reverse=True)  # best first
+        labels = Counter(data["classes"][k] for k in det["label"])
+        assert labels == Counter(d["label"] for d in given[video["id"]])
+        assert (video["ap"] is None) == (not video["gt"])
+    capsys.readouterr()
+    assert main(["evaluate", "--gt", str(tiny_root / "gt.json"), "--pred", str(localized), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert data["results"]["map_at_tiou"] == pytest.approx(scored["mAP"]["0.5"], abs=1e-3)
+    assert sum(r["count"] for r in data["diagnosis"]["rows"]) == data["diagnosis"]["num_predictions"]
+
+
+def test_a_predictions_file_replaces_the_checkpoints_detections(
+    tiny_run: Path, tiny_root: Path, tmp_path: Path
+) -> None:
+    database = json.loads((tiny_root / "gt.json").read_text())["database"]
+    results = {  # every test instance found exactly, plus one false alarm per video
+        vid: [{"label": a["label"], "score": 0.9, "segment": a["segment"]} for a in v["annotations"]]
+        + [{"label": "Diving", "score": 0.1, "segment": [0.0, 0.5]}]
+        for vid, v in database.items()
+        if v["subset"] == "test"
+    }
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"results": results}))
+    out = tmp_path / "r.html"
+    assert main(["report", str(tiny_run), "--pred", str(pred), "--out", str(out), "--quiet"]) == 0
+    data = page_data(out)
+    assert data["results"]["map_at_tiou"] == pytest.approx(100.0)
+    for video in data["videos"]:
+        assert video["ap"] == pytest.approx(100.0)
+        assert video["counts"][0] == len(video["gt"])  # every instance a true positive
+        assert len(video["det"]["start"]) == len(results[video["id"]])
+
+
+# ---------------------------------------------------------------------------------------------- browser
+def _browser() -> Any:
+    """A headless Chromium driven by selenium, or a skip saying what is missing."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip("no chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (dev extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1400,1800")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def _wait(condition: Any, seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the page")
+
+
+def test_the_page_in_chromium(report: Path, localized: Path, tiny_root: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = _browser()
+    try:
+        browser.get(report.resolve().as_uri())
+        _wait(lambda: browser.execute_script("return document.body.getAttribute('data-ready')") == "true")
+        problems = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert not problems, problems
+
+        test_videos = (tiny_root / "split_test.txt").read_text().split()
+        rows = browser.find_elements(By.CSS_SELECTOR, "#video-rows tr.video")
+        assert sorted(r.get_attribute("data-video") for r in rows) == sorted(test_videos)
+
+        def shown() -> list[tuple[str, float]]:
+            found = browser.find_elements(By.CSS_SELECTOR, "#video-rows tr.video")
+            return [
+                (r.get_attribute("data-video"), float(r.find_element(By.CSS_SELECTOR, "td.ap").text))
+                for r in found
+            ]
+
+        ascending = shown()  # the page opens sorted by AP, worst first
+        assert [ap for _, ap in ascending] == sorted(ap for _, ap in ascending)
+        browser.find_element(By.CSS_SELECTOR, "th[data-column='1']").click()
+        descending = shown()
+        assert [ap for _, ap in descending] == sorted((ap for _, ap in descending), reverse=True)
+        assert [v for v, _ in descending] != [v for v, _ in ascending]
+
+        given = json.loads(localized.read_text())["results"]
+        video = max(given, key=lambda v: len(given[v]))  # the busiest timeline
+        row = browser.find_element(By.CSS_SELECTOR, f"#video-rows tr.video[data-video='{video}']")
+        browser.execute_script("arguments[0].scrollIntoView()", row)
+        timeline = _wait(
+            lambda: browser.find_elements(By.CSS_SELECTOR, f"svg.timeline[data-video='{video}']")
+        )[0]
+        marks = timeline.find_elements(By.CSS_SELECTOR, "rect.det")
+        assert len(marks) == len(given[video]) > 0
+
+        browser.find_element(By.CSS_SELECTOR, "#class-filter option[value='Diving']").click()
+        count = browser.find_element(By.ID, "video-count").text
+        assert count.endswith(f"of {len(test_videos)} videos")
+
+        shot = tmp_path / "report.png"
+        browser.execute_script("window.scrollTo(0, 0)")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        browser.quit()
