@@ -26,9 +26,13 @@ def test_the_paper_recipes_and_the_synthetic_ones_are_shipped() -> None:
     assert "NOT the paper's recipe" in recipe_header("demo")
 
 
-def test_the_fast_recipe_is_the_paper_recipe_plus_its_option_only() -> None:
+def test_the_fast_recipe_is_the_paper_recipe_plus_its_options_only() -> None:
     differences = config_differences(load_config("thumos14"), load_config("thumos14-fast"))
-    assert differences == [("model.aggregation", "sum", "mean"), ("loss.warmup_epochs", 0, 15)]
+    assert differences == [
+        ("model.aggregation", "sum", "mean"),
+        ("loss.warmup_epochs", 0, 15),
+        ("optim.lr_steps", [], [80]),
+    ]
     assert load_config("thumos14").model.aggregation == "sum"  # the paper's default is untouched
     # the demo trains with that recipe, shorter, evaluated once, on its own synthetic data
     demo = config_differences(load_config("thumos14-fast"), load_config("demo"))
