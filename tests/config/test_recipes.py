@@ -44,6 +44,11 @@ def test_the_fast_recipe_is_the_paper_recipe_plus_its_options_only() -> None:
     ]
 
 
+def test_the_activitynet_fast_recipe_is_the_paper_recipe_plus_the_fast_start_only() -> None:
+    differences = config_differences(load_config("activitynet13"), load_config("activitynet13-fast"))
+    assert differences == [("model.aggregation", "sum", "mean"), ("loss.warmup_epochs", 0, 4)]
+
+
 def test_names_and_paths() -> None:
     assert is_recipe_name("thumos14") and is_recipe_name("synthetic-tiny")
     assert not is_recipe_name("thumos14.yaml") and not is_recipe_name("configs/thumos14")
