@@ -120,6 +120,12 @@ def _without_checkpoints(c: Context) -> Path:
     return folder
 
 
+def _features_only(c: Context) -> Path:
+    folder = c.tmp / "features_only"
+    shutil.copytree(c.root / "features" / "test", folder / "features" / "test")
+    return folder
+
+
 def _nan_weights(state: dict[str, object]) -> None:
     weights = state["model"]
     assert isinstance(weights, dict)
@@ -505,6 +511,10 @@ CASES: dict[str, Case] = {
     "report/--out is a folder": lambda c: (
         ["report", str(c.run), "--out", str(c.folder("r.html")), "--quiet"],
         "r.html",
+    ),
+    "report/data without ground truth": lambda c: (
+        _report(c, "--data", str(_features_only(c))),
+        "no annotated",
     ),
     "report/--tiou 0": lambda c: (_report(c, "--tiou", "0"), "--tiou"),
     "report/malformed predictions": lambda c: (_report(c, "--pred", str(c.write("p.json", "{"))), "p.json"),

@@ -180,6 +180,16 @@ def _video_rows(
     return out
 
 
+def check_reportable(split: SplitData, data_root: str | os.PathLike[str]) -> None:
+    """Refuse a split without ground truth: the page scores and classifies detections against it."""
+    if not any(v.segments for v in split.ground_truth.values()):
+        raise InputError(
+            data_root,
+            f"split {split.name!r} has no annotated instances (gt.json): ecm report scores the detections "
+            "against them; `ecm localize` and `ecm plot` work without",
+        )
+
+
 def collect_report(
     *,
     run_dir: str | os.PathLike[str],
@@ -205,6 +215,7 @@ def collect_report(
         detections: the detections shown and scored (the model's, or those of ``predictions_file``).
         tiou: θ of the per-class AP, the diagnosis and the per-video view.
     """
+    check_reportable(split, data_root)
     unknown = sorted(set(detections.labels) - set(class_names))
     if unknown:
         raise InputError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecm.evaluation import DetectionTable, read_predictions
-from ecm.report.collect import collect_report
+from ecm.report.collect import check_reportable, collect_report
 from ecm.report.page import write_page
 
 
@@ -43,6 +43,7 @@ def write_run_report(
     table = read_predictions(predictions_file) if predictions_file is not None else None
     trained = load_run(run_dir, checkpoint=checkpoint, device=device)
     opened = open_split_for_run(trained, data, split)
+    check_reportable(opened, data if data is not None else trained.config.data.root)
     localized = localize_split(trained, opened, quiet=quiet)
     detections = table if table is not None else DetectionTable.from_detections(localized.detections)
     page = collect_report(
