@@ -26,14 +26,13 @@ Usage: ``python benchmarks/device_check.py [--device cuda] [--quick]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from ecm.config import load_config
+from ecm.device import tf32
 from ecm.losses import LossConfig, build_criterion
 from ecm.model import ModelConfig, build_model
 from ecm.training.precision import Precision
@@ -97,17 +97,6 @@ class Table:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-@contextlib.contextmanager
-def tf32(enabled: bool) -> Iterator[None]:
-    """TF32 matmuls and convolutions on or off (CUDA; restored afterwards)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def peak_mib(device: torch.device) -> str:
@@ -171,7 +160,7 @@ def parity_rows(table: Table, device: torch.device, quick: bool) -> None:
     for variant in CHECKED_VARIANTS[:3] if quick else CHECKED_VARIANTS:
 
         def check(variant: str = variant) -> None:
-            with tf32(False):
+            with tf32(device, False):
                 weights, ref_out, ref_loss, ref_grad = run_variant(
                     variant, shape, torch.device("cpu"), torch.float64, 0.0, None, None
                 )
@@ -280,7 +269,7 @@ def step_rows(
             allow: bool = allow_tf32,
             name: str = name,
         ) -> None:
-            with tf32(allow):
+            with tf32(device, allow):
                 seconds, memory = time_step(shape, device, precision, compile_, steps)
             table.row("step", name, f"{seconds:.3f} s/step, peak {memory}", f"{label}: {shape}")
 

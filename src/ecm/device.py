@@ -28,17 +28,23 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def full_float32(device: torch.device) -> Iterator[None]:
-    """On CUDA, TF32 off for matmuls and cuDNN convolutions while inside (PyTorch lets convolutions use
-    TF32 by default, which is not float32); restored afterwards. Nothing elsewhere."""
+def tf32(device: torch.device, allowed: bool) -> Iterator[None]:
+    """On CUDA, TF32 for matmuls and cuDNN convolutions allowed or not while inside; restored afterwards.
+    Nothing elsewhere."""
     import torch
 
     if device.type != "cuda":
         yield
         return
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
     try:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def full_float32(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """On CUDA, TF32 off while inside (PyTorch lets cuDNN convolutions use TF32 by default, which is not
+    float32); restored afterwards. Nothing elsewhere."""
+    return tf32(device, False)
