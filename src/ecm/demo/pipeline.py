@@ -35,7 +35,7 @@ from ecm.data.folder import SplitData
 from ecm.demo.report import DemoReport, seconds_text, write_report
 from ecm.device import resolve_device
 from ecm.errors import InputError
-from ecm.evaluation import DetectionResult, DetectionTable, DiagnosisResult, diagnose_errors
+from ecm.evaluation import DetectionResult, DiagnosisResult, diagnose_errors
 from ecm.files import read_json
 from ecm.inference import (
     Localization,
@@ -231,7 +231,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
     log.info("[5/5] plots and reports")
     plotted = write_plots(out, outcome)
-    write_html_report(out / "report.html", run_dir, data_root, outcome)
+    write_html_report(out / "report.html", data_root, outcome)
     stage("plots + reports", clock)
     report = build_report(options, config, outcome, stages, plotted, load_before)
     write_report(out / "report.md", report)
@@ -249,21 +249,9 @@ def write_plots(out: Path, outcome: DemoOutcome) -> list[str]:
     return [r.video_id for r in chosen[:PLOTTED_VIDEOS]]
 
 
-def write_html_report(path: Path, run_dir: Path, data_root: Path, outcome: DemoOutcome) -> None:
+def write_html_report(path: Path, data_root: Path, outcome: DemoOutcome) -> None:
     """``report.html`` (``ecm report``'s page) of the localized test split, from the demo's memory."""
-    trained = outcome.trained
-    page = collect_report(
-        run_dir=run_dir,
-        checkpoint=trained.checkpoint,
-        epoch=trained.epoch,
-        config=trained.config,
-        class_names=trained.class_names,
-        split=outcome.split,
-        data_root=data_root,
-        predictions=outcome.result.predictions,
-        detections=DetectionTable.from_detections(outcome.result.detections),
-        tiou=0.5,
-    )
+    page = collect_report(outcome.trained, outcome.split, outcome.result, data_root=data_root, tiou=0.5)
     write_page(path, page)
 
 

@@ -20,7 +20,6 @@ import base64
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from ecm.postprocess.proposals import normalize_cas
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary
 
 if TYPE_CHECKING:
+    from ecm.inference import Localization, TrainedRun
     from ecm.inference.predict import VideoPrediction
 
 CAS_SAMPLES = 600  # per class and video: enough for a 1000-pixel-wide timeline
@@ -191,30 +191,29 @@ def check_reportable(split: SplitData, data_root: str | os.PathLike[str]) -> Non
 
 
 def collect_report(
-    *,
-    run_dir: str | os.PathLike[str],
-    checkpoint: Path,
-    epoch: int,
-    config: Any,
-    class_names: Sequence[str],
+    trained: TrainedRun,
     split: SplitData,
+    localized: Localization,
+    *,
     data_root: str | os.PathLike[str],
-    predictions: Mapping[str, VideoPrediction],
-    detections: DetectionTable,
     tiou: float,
+    detections: DetectionTable | None = None,
     predictions_file: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """The report's data (module docstring) for one localized split.
+    """The report's data (module docstring) for one split localized with ``trained``.
 
     Args:
-        run_dir: the run folder (its ``metrics.jsonl`` and ``summary.json`` give the curves and protocols).
-        checkpoint, epoch, config, class_names: the restored checkpoint, its epoch, the run's config and the
-            C classes in CAS row order.
+        trained: the restored run (its folder's ``metrics.jsonl`` and ``summary.json`` give the curves and
+            protocols; its config, checkpoint and classes the rest).
         split: the localized split, with its ground truth.
-        predictions: per video, the model's CAS ``(C, T)`` and video logits.
-        detections: the detections shown and scored (the model's, or those of ``predictions_file``).
+        localized: the model's CAS per video and its own detections.
+        detections: the detections shown and scored instead of ``localized``'s (those of
+            ``predictions_file``).
         tiou: θ of the per-class AP, the diagnosis and the per-video view.
     """
+    class_names, config = trained.class_names, trained.config
+    if detections is None:
+        detections = DetectionTable.from_detections(localized.detections)
     check_reportable(split, data_root)
     unknown = sorted(set(detections.labels) - set(class_names))
     if unknown:
@@ -230,7 +229,7 @@ def collect_report(
             f"none of its {len(detections.video_ids)} videos (e.g. {detections.video_ids[0]!r}) is in split "
             f"{split.name!r} of {data_root}",
         )
-    folder = RunDir(run_dir)
+    folder = RunDir(trained.run_dir)
     history = folder.read_history() if folder.metrics_file.is_file() else []
     summary = folder.read_summary()
     recipe, differences = closest_paper_recipe(config)
@@ -240,11 +239,11 @@ def collect_report(
     breakdown = video_breakdown(gt, detections, tiou)
     diagnosis = diagnose_errors(gt, detections, tiou)
     return {
-        "title": Path(run_dir).resolve().name,
+        "title": trained.run_dir.resolve().name,
         "run": {
-            "folder": os.fspath(run_dir),
-            "checkpoint": str(checkpoint),
-            "epoch": epoch,
+            "folder": os.fspath(trained.run_dir),
+            "checkpoint": str(trained.checkpoint),
+            "epoch": trained.epoch,
             "data": os.fspath(data_root),
             "split": split.name,
             "predictions": None if predictions_file is None else os.fspath(predictions_file),
@@ -274,6 +273,6 @@ def collect_report(
         "categories": [CATEGORY_TITLES[name] for name in CATEGORIES],
         "cas_range": list(CAS_RANGE),
         "videos": _video_rows(
-            split, detections, breakdown.categories, breakdown.video_ap, predictions, class_names
+            split, detections, breakdown.categories, breakdown.video_ap, localized.predictions, class_names
         ),
     }

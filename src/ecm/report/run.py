@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecm.evaluation import DetectionTable, read_predictions
+from ecm.evaluation import read_predictions
 from ecm.report.collect import check_reportable, collect_report
 from ecm.report.page import write_page
 
@@ -45,18 +45,13 @@ def write_run_report(
     opened = open_split_for_run(trained, data, split)
     check_reportable(opened, data if data is not None else trained.config.data.root)
     localized = localize_split(trained, opened, quiet=quiet)
-    detections = table if table is not None else DetectionTable.from_detections(localized.detections)
     page = collect_report(
-        run_dir=run_dir,
-        checkpoint=trained.checkpoint,
-        epoch=trained.epoch,
-        config=trained.config,
-        class_names=trained.class_names,
-        split=opened,
+        trained,
+        opened,
+        localized,
         data_root=data if data is not None else trained.config.data.root,
-        predictions=localized.predictions,
-        detections=detections,
         tiou=tiou,
+        detections=table,
         predictions_file=predictions_file,
     )
     size = write_page(out, page)
