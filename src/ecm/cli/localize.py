@@ -71,17 +71,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``ecm localize``: load, check, localize, write; print a summary (and the score when annotated)."""
-    from ecm.inference.outputs import (
-        check_cas_target,
-        check_distinct_outputs,
-        check_output_file,
-        write_outputs,
-    )
+    from ecm.files import check_writable_target
+    from ecm.inference.outputs import check_cas_target, check_distinct_outputs, write_outputs
 
     check_distinct_outputs({"--out": args.out, "--csv": args.csv, "--save-cas": args.save_cas})
-    check_output_file(args.out, "--out")
+    check_writable_target(args.out, "--out")
     if args.csv is not None:
-        check_output_file(args.csv, "--csv")
+        check_writable_target(args.csv, "--csv")
     if args.save_cas is not None:
         check_cas_target(Path(args.save_cas))
     if args.batch_size < 1:

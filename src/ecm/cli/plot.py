@@ -43,13 +43,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """``ecm plot``: check, load, localize the one video, save the PNG; print its path."""
     from ecm.data.annotations import check_video_id
-    from ecm.inference.outputs import check_output_file
+    from ecm.files import check_writable_target
 
     check_video_id(args.video)
     if args.top < 0:
         raise InputError(None, f"--top must be ≥ 0, got {args.top}")
     out = Path(args.out) if args.out else Path(args.run_dir) / "plots" / f"{args.video}.png"
-    check_output_file(out, "--out")
+    check_writable_target(out, "--out")
     from ecm.viz import figure_format
 
     figure_format(out, "--out")  # a format matplotlib can write, before any work

@@ -76,12 +76,6 @@ def write_cas_folder(
         _write_cas(staging.folder(target), predictions, class_names)
 
 
-def check_output_file(path: str | os.PathLike[str], flag: str) -> None:
-    """Refuse an output path that is an existing folder."""
-    if Path(path).is_dir():
-        raise InputError(path, f"{flag} names a folder; give a file name")
-
-
 def check_distinct_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
     """Refuse two flags naming the same output path (one would overwrite the other)."""
     seen: dict[Path, str] = {}
