@@ -1,5 +1,6 @@
-"""Options that act on the end of a schedule: a cosine learning rate and an exponential moving average of
-the weights (evaluated, localized and checkpointed in place of the trained weights), both resumable."""
+"""Options that act on the end of a schedule: a cosine learning rate, and an exponential moving average or
+an epoch-end mean (SWA) of the weights (evaluated, localized and checkpointed in place of the trained
+weights), all resumable."""
 
 from __future__ import annotations
 
@@ -68,3 +69,31 @@ def test_an_exponential_average_is_what_is_evaluated_checkpointed_and_resumed(
     scored = json.loads(capsys.readouterr().out)["mAP"]["0.5"]
     last = json.loads((tmp_path / "whole" / "summary.json").read_text())["last"]["mAP@0.5"]
     assert scored == pytest.approx(last, abs=1e-6)
+
+
+def test_weight_averaging_is_the_mean_of_the_epoch_end_weights_from_its_start_on(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    def run(name: str, *overrides: str) -> dict:
+        config = _config(tiny_root, "train.eval_interval=0", *overrides)
+        Trainer(config, tmp_path / name, quiet=True).fit()
+        return _checkpoint(tmp_path / name)
+
+    three, four = run("three", "train.epochs=3"), run("four", "train.epochs=4")
+    swa = run("swa", "train.epochs=4", "train.swa_start=3")
+    assert swa["ema_count"] == 2
+    for key, value in swa["model"].items():
+        assert torch.allclose(value, (three["model"][key] + four["model"][key]) / 2, atol=1e-7), key
+        assert torch.equal(swa["train_model"][key], four["model"][key]), key
+
+    # Before its start the trained weights are what is saved; resumed there, it ends as the whole run.
+    early = run("resumed", "train.epochs=2", "train.swa_start=3")
+    assert early["ema_count"] == 0
+    assert all(torch.equal(v, early["train_model"][k]) for k, v in early["model"].items())
+    whole = _config(tiny_root, "train.eval_interval=0", "train.epochs=4", "train.swa_start=3")
+    Trainer(whole, tmp_path / "resumed", quiet=True, resume=True).fit()
+    resumed = _checkpoint(tmp_path / "resumed")
+    assert resumed["ema_count"] == 2
+    assert all(torch.equal(v, resumed["model"][k]) for k, v in swa["model"].items())
+    with pytest.raises(InputError, match="exclude each other"):
+        _config(tiny_root, "train.swa_start=3", "train.ema_decay=0.9")

@@ -134,6 +134,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # the forward's autocast; losses, eval in fp32
     compile: bool = False  # torch.compile the training forward (C++ compiler on the CPU, Triton on CUDA)
     ema_decay: float = 0.0  # > 0: evaluate, localize and checkpoint a per-step EMA of the weights
+    swa_start: int = 0  # ≥ 1: from this epoch's end on, the mean of the epoch-end weights instead (SWA)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")
@@ -143,6 +144,10 @@ class TrainConfig:
         _require(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
         _require(bool(self.device), "train.device must not be empty")
         _require(0.0 <= self.ema_decay < 1.0, f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
+        _require(self.swa_start >= 0, f"train.swa_start must be ≥ 0, got {self.swa_start}")
+        _require(
+            not (self.swa_start and self.ema_decay), "train.swa_start and train.ema_decay exclude each other"
+        )
 
 
 @dataclass(frozen=True)

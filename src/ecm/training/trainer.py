@@ -174,7 +174,7 @@ class Trainer:
         criterion = build_criterion(cfg.loss, cfg.model.variant)
         optimizer = build_optimizer(model, cfg.optim)
         precision = Precision(cfg.train.precision, self.device)
-        average = exponential_average(model, cfg.train.ema_decay)
+        average = weight_average(model, cfg.train.ema_decay, cfg.train.swa_start)
         history = self._restore(model, optimizer, precision, average) if self.resume else []
         if main:
             self.run.write_config(cfg)
@@ -269,9 +269,11 @@ class Trainer:
     ) -> EpochRecord:
         """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only).
 
-        With an average of the weights, it is updated after every step and it is what is evaluated.
+        With an exponential average of the weights, it is updated after every step; with SWA, at the end of
+        each epoch from ``train.swa_start`` on. Once it holds weights, the average is what is evaluated.
         """
         cfg = self.config
+        swa = cfg.train.swa_start > 0
         started = time.perf_counter()
         lr = learning_rate(cfg.optim, epoch, cfg.train.epochs)
         set_epoch(loader, epoch)
@@ -293,13 +295,15 @@ class Trainer:
                 device=self.device,
                 world=self.group.world,
                 precision=precision,
-                after_step=None if average is None else lambda: average.update_parameters(model),
+                after_step=None if average is None or swa else lambda: average.update_parameters(model),
             )
+        if average is not None and swa and epoch >= cfg.train.swa_start:
+            average.update_parameters(model)
         loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
         if not (epoch == cfg.train.epochs or (interval > 0 and epoch % interval == 0)):
             return EpochRecord(epoch, lr, loss, time.perf_counter() - started)
-        evaluated = model if average is None else average.module
+        evaluated = averaged_or_trained(model, average)
         test = self.evaluate(evaluated, data.test)
         val = self.evaluate(evaluated, data.val) if data.val is not None else None
         if test is None:  # not rank 0
@@ -393,7 +397,7 @@ class Trainer:
             extra = {"train_model": model.state_dict(), "ema_count": int(average.n_averaged)}
         return {
             "epoch": epoch,
-            "model": (model if average is None else average.module).state_dict(),
+            "model": averaged_or_trained(model, average).state_dict(),
             **extra,
             "optimizer": optimizer.state_dict(),
             "scaler": precision.state_dict(),
@@ -417,12 +421,25 @@ class Trainer:
         return SummaryWriter(str(self.run.tensorboard))
 
 
-def exponential_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``model``'s weights (and buffers) updated per step, or None
-    for ``decay`` 0: after each step ``w̄ ← decay · w̄ + (1 − decay) · w``, the first step copying ``w``."""
-    if decay <= 0.0:
-        return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+def weight_average(model: torch.nn.Module, decay: float, swa_start: int) -> AveragedModel | None:
+    """An average of ``model``'s weights (and buffers), or None for neither option.
+
+    ``decay`` > 0: exponential, ``w̄ ← decay · w̄ + (1 − decay) · w`` after each step. ``swa_start`` ≥ 1:
+    the plain mean of the weights at the end of each epoch from that epoch on (stochastic weight
+    averaging, Izmailov et al. 2018). The first update copies ``w``.
+    """
+    if decay > 0.0:
+        return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if swa_start > 0:
+        return AveragedModel(model, use_buffers=True)
+    return None
+
+
+def averaged_or_trained(model: torch.nn.Module, average: AveragedModel | None) -> torch.nn.Module:
+    """What is evaluated, localized and saved as ``model``: the average once it holds weights."""
+    if average is None or int(average.n_averaged) == 0:
+        return model
+    return cast(torch.nn.Module, average.module)
 
 
 def progress_postfix(record: EpochRecord, selection: str) -> dict[str, str]:
