@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "postprocess": 2,
     "evaluation": 3,
     "losses": 3,
+    "student": 3,
     "config": 4,
     "inference": 5,
     "video": 5,

@@ -99,6 +99,54 @@ def _train(c: Context, *sets: str, extra: tuple[str, ...] = ()) -> list[str]:
     return [*args, *extra]
 
 
+def _student(c: Context, teacher: Path, *sets: str, root: Path | None = None) -> list[str]:
+    args = _train(
+        c,
+        f"student.teacher={teacher}",
+        "student.window=64",
+        "student.levels=3",
+        *sets,
+        extra=("--epochs", "1"),
+    )
+    if root is not None:
+        args[args.index(f"data.root={c.root}")] = f"data.root={root}"
+    return args
+
+
+def _unfinished_teacher(c: Context) -> Path:
+    copy = c.tmp / "teacher"
+    shutil.copytree(c.run, copy)
+    (copy / "summary.json").unlink()
+    return copy
+
+
+def _student_teacher(c: Context) -> Path:
+    """A finished student run (of the shared teacher), to be named as a teacher."""
+    student = c.tmp / "student"
+    argv = _student(c, c.run)
+    argv[argv.index(str(c.tmp / "run"))] = str(student)
+    assert main(argv) == 0
+    return student
+
+
+def _renamed_class(c: Context) -> Path:
+    root = c.copy_root()
+    for name in ("classes.txt", "gt.json"):
+        text = (root / name).read_text()
+        (root / name).write_text(text.replace("BaseballPitch", "Bowling"))
+    return root
+
+
+def _narrow_data(c: Context) -> Path:
+    root = c.tmp / "narrow"
+    assert main(["synth", str(root), "--preset", "tiny", "--feature-dim", "32", "--quiet"]) == 0
+    return root
+
+
+def _pseudo(c: Context, *extra: str, run: Path | None = None) -> list[str]:
+    return ["pseudo-label", str(run or c.run), "--out", str(c.tmp / "pseudo.json"), *extra]
+
+
 def _evaluate(gt: Path, pred: Path, *extra: str) -> list[str]:
     return ["evaluate", "--gt", str(gt), "--pred", str(pred), *extra]
 
@@ -369,6 +417,35 @@ CASES: dict[str, Case] = {
         "--set",
     ),
     # ------------------------------------------------------------------------------------------ train
+    # ---------------------------------------------------------------- train: a student's teacher
+    "train/student teacher missing": lambda c: (_student(c, c.tmp / "none"), "none"),
+    "train/student teacher unfinished": lambda c: (_student(c, _unfinished_teacher(c)), "teacher"),
+    "train/student teacher is a student": lambda c: (_student(c, _student_teacher(c)), "student run"),
+    "train/student teacher of other classes": lambda c: (
+        _student(c, c.run, root=_renamed_class(c)),
+        "other classes",
+    ),
+    "train/student teacher of other features": lambda c: (
+        _student(c, c.run, root=_narrow_data(c)),
+        "64-wide features",
+    ),
+    "train/student teacher found nothing": lambda c: (
+        _student(c, c.run, "student.pseudo_density=1000"),
+        "found nothing",
+    ),
+    "train/student window not a multiple": lambda c: (
+        _student(c, c.run, "student.window=63"),
+        "student.window",
+    ),
+    # ---------------------------------------------------------------- pseudo-label
+    "pseudo-label/run missing": lambda c: (_pseudo(c, run=c.tmp / "none"), "none"),
+    "pseudo-label/relative above 1": lambda c: (_pseudo(c, "--relative", "2"), "--relative"),
+    "pseudo-label/found nothing": lambda c: (_pseudo(c, "--density", "1000"), "found nothing"),
+    "pseudo-label/out under a file": lambda c: (
+        ["pseudo-label", str(c.run), "--out", str(c.write("f", "x") / "p.json")],
+        "--out",
+    ),
+    "pseudo-label/checkpoint path": lambda c: (_pseudo(c, "--checkpoint", "x.pt"), "--checkpoint"),
     "train/epochs 0": lambda c: (_train(c, extra=("--epochs", "0")), "train.epochs"),
     "train/epochs -3": lambda c: (_train(c, extra=("--epochs", "-3")), "train.epochs"),
     "train/lr negative": lambda c: (_train(c, "optim.lr=-1"), "optim.lr"),

@@ -33,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ecm.cli.config",
     "ecm.cli.train",
     "ecm.cli.localize",
+    "ecm.cli.pseudo_label",
     "ecm.cli.evaluate",
     "ecm.cli.plot",
     "ecm.cli.report",

@@ -31,6 +31,7 @@ from ecm.files import read_text
 from ecm.losses import LossConfig
 from ecm.model import ModelConfig
 from ecm.postprocess.config import PostprocessConfig
+from ecm.student.config import StudentConfig
 
 
 def _require(condition: bool, problem: str) -> None:
@@ -95,6 +96,8 @@ class OptimConfig:
     lr_gamma: float = 0.1  # lr decay factor
     schedule: Literal["step", "cosine"] = "step"  # step: lr_steps (the paper's); cosine: lr → lr_min
     lr_min: float = 0.0  # the cosine schedule's last value
+    warmup_epochs: int = 0  # linear warm-up: epoch e ≤ warmup_epochs trains at lr · e / (warmup_epochs + 1)
+    optimizer: Literal["adam", "adamw"] = "adam"  # adam: coupled L2 decay (the paper); adamw: decoupled
 
     def __post_init__(self) -> None:
         _require(_positive(self.lr), f"optim.lr must be > 0, got {self.lr}")
@@ -118,6 +121,7 @@ class OptimConfig:
         _require(
             self.schedule == "step" or not self.lr_steps, "optim.lr_steps apply to the step schedule only"
         )
+        _require(self.warmup_epochs >= 0, f"optim.warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=lambda: PostprocessConfig.preset("thumos14"))
     eval: EvalConfig = field(default_factory=EvalConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
 
     @property
     def test_length(self) -> int | None:

@@ -44,6 +44,8 @@ class Batch:
         labels: (B, C) float32 multi-hot video labels.
         video_ids: B ids.
         times: (B, T) float32 snippet start times in seconds (0 in padding).
+        targets: dense per-point training targets of a detector (``ecm.student``), (B, N, C + 3); None
+            for ECM, which learns from ``labels``.
     """
 
     features: torch.Tensor
@@ -51,6 +53,7 @@ class Batch:
     labels: torch.Tensor
     video_ids: tuple[str, ...]
     times: torch.Tensor
+    targets: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
         """The same batch with its tensors on ``device`` (``non_blocking``: from pinned memory, asynchronously)."""
@@ -60,6 +63,7 @@ class Batch:
             self.labels.to(device, non_blocking=non_blocking),
             self.video_ids,
             self.times.to(device, non_blocking=non_blocking),
+            None if self.targets is None else self.targets.to(device, non_blocking=non_blocking),
         )
 
     def pin_memory(self) -> Batch:
@@ -70,6 +74,7 @@ class Batch:
             self.labels.pin_memory(),
             self.video_ids,
             self.times.pin_memory(),
+            None if self.targets is None else self.targets.pin_memory(),
         )
 
 

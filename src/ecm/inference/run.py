@@ -25,8 +25,10 @@ from ecm.device import full_float32
 from ecm.distributed import balanced_shards
 from ecm.errors import InputError
 from ecm.inference.predict import VideoPrediction, localize_predictions, predict_split
+from ecm.inference.student import localize_two_stage, predict_two_stage
 from ecm.progress import progress_bar
 from ecm.structures import Detection
+from ecm.student import TwoStageModel
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,14 @@ def localize_split(
             if progress is not None:
                 progress(done)
 
+        if isinstance(run.model, TwoStageModel):  # a student: the teacher's CAS, the student's detections
+            with full_float32(run.device):
+                two = predict_two_stage(run.model, split, device=run.device, progress=advance)
+            forward = time.perf_counter() - started
+            started = time.perf_counter()
+            detections = localize_two_stage(two, split, tau=cfg.postprocess.tau, cfg=cfg.student)
+            predictions = {vid: p.teacher for vid, p in two.items()}
+            return Localization(predictions, detections, forward, time.perf_counter() - started)
         with full_float32(run.device):  # as in training's evaluation
             predictions = predict_split(
                 run.model,

@@ -166,3 +166,39 @@ def batched_nms(
         picked = nms(first[members], last[members], conf[members], threshold=threshold, legacy=legacy)
         kept.append(members[picked])
     return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+
+
+def soft_nms(
+    starts: npt.ArrayLike,
+    ends: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    sigma: float,
+    min_score: float = 0.0,
+    max_keep: int | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """Gaussian soft-NMS (Bodla et al. 2017) on continuous IoU: take the best, decay the others' scores by
+    ``exp(−IoU² / σ)``, repeat; segments whose score falls below ``min_score`` are dropped.
+
+    Returns:
+        (indices, scores): the kept segments in the order taken (decayed score descending) and their
+        decayed scores; at most ``max_keep``.
+    """
+    first = np.asarray(starts, dtype=np.float64)
+    last = np.asarray(ends, dtype=np.float64)
+    conf = np.array(scores, dtype=np.float64)
+    if sigma <= 0:
+        raise ValueError(f"soft-NMS sigma must be > 0, got {sigma}")
+    live = np.flatnonzero(conf >= min_score)
+    taken: list[int] = []
+    values: list[float] = []
+    limit = len(live) if max_keep is None else max_keep
+    while live.size and len(taken) < limit:
+        best = live[np.argmax(conf[live])]
+        taken.append(int(best))
+        values.append(float(conf[best]))
+        live = live[live != best]
+        iou = interval_iou(first[best], last[best], first[live], last[live], legacy=False)
+        conf[live] *= np.exp(-(iou**2) / sigma)
+        live = live[conf[live] >= min_score]
+    return np.asarray(taken, dtype=np.int64), np.asarray(values, dtype=np.float64)

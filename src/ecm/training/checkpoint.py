@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 import torch
 
-from ecm.config import config_from_dict
+from ecm.config import ExperimentConfig, config_from_dict
 from ecm.device import resolve_device
 from ecm.errors import InputError
 from ecm.files import atomic_path, check_input_file, load_untrusted_torch_file
 from ecm.inference import TrainedRun
 from ecm.model import build_model
+from ecm.student import TwoStageModel, build_student
 from ecm.training.run_dir import RunDir
 
 FORMAT = "ecm-checkpoint-1"
@@ -125,6 +126,26 @@ def check_weights(
             raise InputError(path, f"weight {key!r} holds NaN or infinite values")
 
 
+def build_run_model(
+    config: ExperimentConfig, state: Mapping[str, Any], path: Path, num_classes: int, feature_dim: int
+) -> torch.nn.Module:
+    """The untrained network a checkpoint's weights go into: ECM, or a student beside its teacher (whose
+    config the checkpoint holds as ``teacher_config``)."""
+    if not config.student.enabled:
+        return build_model(config.model, num_classes, feature_dim)
+    if not isinstance(state.get("teacher_config"), dict):
+        raise InputError(path, "a student checkpoint without its teacher's config ('teacher_config')")
+    try:
+        teacher = config_from_dict(state["teacher_config"])
+    except InputError as exc:
+        raise InputError(path, f"its teacher's config does not load ({exc.problem})") from None
+    return TwoStageModel(
+        build_model(teacher.model, num_classes, feature_dim),
+        build_student(config.student, num_classes, feature_dim),
+        teacher.test_length,
+    )
+
+
 def load_run(
     run_dir: str | os.PathLike[str], checkpoint: Literal["best", "last"] | str = "best", device: str = "auto"
 ) -> TrainedRun:
@@ -164,7 +185,7 @@ def load_run(
     class_names = tuple(str(name) for name in state["class_names"])
     feature_dim = int(state["feature_dim"])
     target = resolve_device(device)
-    model = build_model(config.model, len(class_names), feature_dim)
+    model = build_run_model(config, state, path, len(class_names), feature_dim)
     check_weights(state["model"], model.state_dict(), path, num_classes=len(class_names))
     model.load_state_dict(state["model"])
     model.to(target).eval()

@@ -15,6 +15,7 @@ from ecm.evaluation import DetectionResult
 from ecm.inference import localize_predictions, predict_split, score_detections
 from ecm.losses import Criterion
 from ecm.postprocess import PostprocessConfig
+from ecm.student import StudentCriterion
 from ecm.training.precision import Precision
 
 
@@ -22,7 +23,8 @@ def learning_rate(optim: OptimConfig, epoch: int, epochs: int = 1) -> float:
     """Learning rate of (1-based) ``epoch`` of ``epochs``.
 
     ``step``: ``lr · lr_gamma^(number of lr_steps < epoch)``; ``cosine``: from ``lr`` at epoch 1 down a half
-    cosine, ``lr_min + ½ (lr − lr_min)(1 + cos(π (epoch − 1) / epochs))``.
+    cosine, ``lr_min + ½ (lr − lr_min)(1 + cos(π (epoch − 1) / epochs))``. With ``warmup_epochs`` = w, epochs
+    1 … w train at ``lr · epoch / (w + 1)`` and the cosine runs over the remaining ``epochs − w``.
 
     >>> optim = OptimConfig(lr=2e-4, lr_steps=(26,), lr_gamma=0.1)
     >>> learning_rate(optim, 26), learning_rate(optim, 27)
@@ -30,17 +32,23 @@ def learning_rate(optim: OptimConfig, epoch: int, epochs: int = 1) -> float:
     >>> cosine = OptimConfig(lr=2e-4, schedule="cosine")
     >>> [round(learning_rate(cosine, e, 4), 7) for e in (1, 2, 3, 4)]
     [0.0002, 0.0001707, 0.0001, 2.93e-05]
+    >>> warm = OptimConfig(lr=3e-4, schedule="cosine", warmup_epochs=2)
+    >>> [round(learning_rate(warm, e, 4), 7) for e in (1, 2, 3, 4)]
+    [0.0001, 0.0002, 0.0003, 0.00015]
     """
+    warmup = optim.warmup_epochs
+    if epoch <= warmup:
+        return optim.lr * epoch / (warmup + 1)
     if optim.schedule == "cosine":
         return optim.lr_min + 0.5 * (optim.lr - optim.lr_min) * (
-            1.0 + math.cos(math.pi * (epoch - 1) / epochs)
+            1.0 + math.cos(math.pi * (epoch - 1 - warmup) / max(epochs - warmup, 1))
         )
     return optim.lr * optim.lr_gamma ** sum(1 for step in optim.lr_steps if epoch > step)
 
 
 def train_one_epoch(
     model: nn.Module,
-    criterion: Criterion,
+    criterion: Criterion | StudentCriterion,
     optimizer: torch.optim.Optimizer,
     batches: Iterable[Batch | tuple[Batch, float]],
     *,
@@ -72,9 +80,11 @@ def train_one_epoch(
     for item in batches:
         batch, share = item if isinstance(item, tuple) else (item, 1.0)
         batch = batch.to(device, non_blocking=True)
+        # ECM learns from the video labels (B, C), a detector from dense targets (B, N, C + 3).
+        target = batch.labels if batch.targets is None else batch.targets
         with precision.autocast():
-            output = model(batch.features, batch.labels)  # features (B, T, D), labels (B, C)
-        losses = criterion(output.float(), batch.labels)  # float32 whatever the forward's precision
+            output = model(batch.features, target)  # features (B, T, D)
+        losses = criterion(output.float(), target)  # float32 whatever the forward's precision
         optimizer.zero_grad(set_to_none=True)
         precision.step(losses["total"] if world == 1 else losses["total"] * (world * share), optimizer)
         if after_step is not None:

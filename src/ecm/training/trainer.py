@@ -12,6 +12,7 @@ with exactly the weights of an uninterrupted run (CPU).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import shutil
@@ -34,7 +35,7 @@ from ecm.config import (
     config_from_dict,
     config_to_dict,
 )
-from ecm.data.dataset import Example, SnippetDataset, collate, make_loader, set_epoch
+from ecm.data.dataset import EpochSampler, Example, SnippetDataset, collate, make_loader, set_epoch
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out
 from ecm.device import resolve_device
@@ -48,16 +49,31 @@ from ecm.distributed import (
 )
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult
-from ecm.inference import localize_predictions, predict_split, score_detections, select_videos
+from ecm.inference import TrainedRun, localize_predictions, predict_split, score_detections, select_videos
+from ecm.inference.student import localize_two_stage, predict_two_stage
 from ecm.losses import Criterion, build_criterion
 from ecm.model import build_model
 from ecm.progress import progress_bar
+from ecm.structures import Detection
+from ecm.student import (
+    StudentCriterion,
+    TwoStageModel,
+    WindowDataset,
+    build_student,
+    collate_windows,
+    dump_pseudo_labels,
+    read_pseudo_labels,
+    write_pseudo_labels,
+)
 from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
 from ecm.training.precision import Precision
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
+from ecm.training.teacher import make_pseudo_labels, open_teacher, pseudo_label_quality
 
 log = logging.getLogger(__name__)
+
+PSEUDO_FILE = "pseudo_labels.json"  # a student run's training labels, made by its teacher
 
 
 @dataclass(frozen=True)
@@ -89,9 +105,14 @@ def open_training_data(config: ExperimentConfig, *, quiet: bool = True) -> Train
 
 
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
-    """Adam over every parameter with coupled (L2) weight decay, as the paper."""
-    return torch.optim.Adam(
-        model.parameters(), lr=optim.lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay
+    """Adam with coupled (L2) weight decay, as the paper, or AdamW (decoupled), over the trained parameters."""
+    kind = torch.optim.AdamW if optim.optimizer == "adamw" else torch.optim.Adam
+    return kind(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=optim.lr,
+        betas=optim.betas,
+        eps=optim.eps,
+        weight_decay=optim.weight_decay,
     )
 
 
@@ -118,6 +139,8 @@ class Trainer:
         device: str | None = None,
     ) -> None:
         self.run = RunDir(run_dir)
+        self.teacher_config: dict[str, Any] = {}  # a student run's teacher: its config, saved in checkpoints
+        self.pseudo: dict[str, list[Detection]] = {}  # and its pseudo labels
         self.config, self.resume, self.overwrite, self.quiet = config, resume, overwrite, quiet
         name = device or config.train.device
         self.group = init_from_environment(name)
@@ -147,12 +170,13 @@ class Trainer:
         data = open_training_data(self.config, quiet=self.quiet) if main else None
         barrier(self.group)
         data = data or open_training_data(self.config, quiet=True)
+        teacher = self._teacher(data) if self.config.student.enabled else None  # checked before any write
         if main and self.overwrite and not self.resume and self.run.path.exists():
             shutil.rmtree(self.run.path)
         existed, fresh = self.run.path.exists(), self.run.is_empty()
         barrier(self.group)
         try:
-            return self._train(data)
+            return self._train(data, teacher)
         except BaseException:
             if main and fresh and not self.run.last_checkpoint.exists():  # all in it is ours, worth nothing
                 for child in self.run.path.iterdir() if existed else ():
@@ -164,14 +188,13 @@ class Trainer:
                     shutil.rmtree(self.run.path, ignore_errors=True)
             raise
 
-    def _train(self, data: TrainingData) -> RunSummary:
+    def _train(self, data: TrainingData, teacher: TrainedRun | None) -> RunSummary:
         """The recipe: seed, build, (restore,) then train and evaluate epoch by epoch, checkpointing each."""
         cfg, main = self.config, self.group.is_main
         if main:
             self.run.checkpoints.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg.model, len(data.class_names), data.feature_dim).to(self.device)
-        criterion = build_criterion(cfg.loss, cfg.model.variant)
+        model, criterion = self._model_and_criterion(data, teacher)
         optimizer = build_optimizer(model, cfg.optim)
         precision = Precision(cfg.train.precision, self.device)
         average = weight_average(model, cfg.train.ema_decay, cfg.train.swa_start)
@@ -212,9 +235,72 @@ class Trainer:
         barrier(self.group)
         return summary
 
+    def _teacher(self, data: TrainingData) -> TrainedRun:
+        """A student run's teacher, checked against the data, and its pseudo labels (kept for the loader):
+        read back from the run folder when resuming, else made now. No pseudo labels at all is an error."""
+        cfg = self.config.student
+        assert cfg.teacher is not None
+        teacher = open_teacher(
+            cfg.teacher,
+            cfg.teacher_checkpoint,
+            class_names=data.class_names,
+            feature_dim=data.feature_dim,
+            device=str(self.device),
+        )
+        self.teacher_config = config_to_dict(teacher.config)
+        path = self.run.path / PSEUDO_FILE
+        if self.resume and path.exists():
+            self.pseudo = read_pseudo_labels(path)
+        else:
+            self.pseudo = make_pseudo_labels(teacher, data.train, cfg)
+        if not any(self.pseudo.values()):
+            raise InputError(
+                Path(cfg.teacher),
+                f"the teacher found nothing on the {len(data.train)} training videos: no pseudo labels to train on",
+            )
+        return teacher
+
+    def _model_and_criterion(
+        self, data: TrainingData, teacher: TrainedRun | None
+    ) -> tuple[torch.nn.Module, Criterion | StudentCriterion]:
+        """ECM and its criterion; or, for a student run, the student beside its teacher and the student's
+        criterion (the pseudo labels written to the run folder on the way)."""
+        cfg = self.config
+        classes, width = len(data.class_names), data.feature_dim
+        if teacher is None:
+            ecm = build_model(cfg.model, classes, width).to(self.device)
+            return ecm, build_criterion(cfg.loss, cfg.model.variant)
+        if self.group.is_main and not (self.resume and (self.run.path / PSEUDO_FILE).exists()):
+            self._write_pseudo_labels(data)
+        student = build_student(cfg.student, classes, width)
+        model = TwoStageModel(teacher.model, student, teacher.config.test_length).to(self.device)
+        s = cfg.student
+        return model, StudentCriterion(alpha=s.focal_alpha, gamma=s.focal_gamma, reg_weight=s.reg_weight)
+
+    def _write_pseudo_labels(self, data: TrainingData) -> None:
+        """``RUN/pseudo_labels.json``, and their quality in the log where the training videos are annotated."""
+        pseudo = self.pseudo
+        timing = {v.video_id: (v.timing.duration, v.timing.fps) for v in data.train.videos}
+        teacher = str(self.config.student.teacher)
+        write_pseudo_labels(
+            self.run.path / PSEUDO_FILE,
+            dump_pseudo_labels(pseudo, timing, subset=data.train.name, teacher=teacher),
+        )
+        quality = pseudo_label_quality(pseudo, data.train, self.config.eval.tious)
+        if quality is not None:
+            log.info(
+                "pseudo labels: %d on %d videos; their mAP@0.5 %.2f, average 0.1:0.7 %.2f",
+                sum(map(len, pseudo.values())),
+                sum(1 for found in pseudo.values() if found),
+                quality.map_at(0.5),
+                quality.averages.get("0.1:0.7", quality.average),
+            )
+
     def _loader(self, data: TrainingData) -> DataLoader[Example]:
         """The training loader: the one-process order, or this rank's share of each global batch."""
         cfg = self.config
+        if cfg.student.enabled:
+            return self._window_loader(data)
         if not self.group.distributed:
             return make_loader(
                 data.train,
@@ -244,6 +330,40 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
+    def _window_loader(self, data: TrainingData) -> DataLoader[Any]:
+        """The student's loader: windows of the pseudo-labelled training videos, in the same seeded order
+        (one process) or shares of global batches (torchrun) as ECM's examples."""
+        cfg, s = self.config, self.config.student
+        dataset = WindowDataset(data.train, self.pseudo, window=s.window, seed=cfg.train.seed)
+        collate_fn = functools.partial(
+            collate_windows, levels=s.levels, num_classes=len(data.class_names), radius=s.center_radius
+        )
+        pin = self.device.type == "cuda"
+        if not self.group.distributed:
+            sampler = EpochSampler(len(dataset), shuffle=True, seed=cfg.train.seed)
+            return DataLoader(
+                dataset,
+                batch_size=cfg.train.batch_size,
+                sampler=sampler,
+                collate_fn=collate_fn,
+                num_workers=cfg.data.num_workers,
+                pin_memory=pin,
+            )
+        batches = ShardedBatchSampler(
+            len(dataset),
+            cfg.train.batch_size,
+            seed=cfg.train.seed,
+            rank=self.group.rank,
+            world=self.group.world,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=collate_fn,
+            num_workers=cfg.data.num_workers,
+            pin_memory=pin,
+        )
+
     def _parallel(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` wrapped in DistributedDataParallel under torchrun, else itself."""
         if not self.group.distributed:
@@ -252,7 +372,7 @@ class Trainer:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         # A warm-up on L_pre alone leaves the post stream's parameters without gradient for a while.
-        unused = self.config.loss.warmup_epochs > 0
+        unused = self.config.loss.warmup_epochs > 0 and not self.config.student.enabled
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
 
     def _epoch(
@@ -260,9 +380,9 @@ class Trainer:
         epoch: int,
         network: torch.nn.Module,
         model: torch.nn.Module,
-        criterion: Criterion,
+        criterion: Criterion | StudentCriterion,
         optimizer: torch.optim.Optimizer,
-        loader: DataLoader[Example],
+        loader: DataLoader[Any],
         data: TrainingData,
         precision: Precision,
         average: AveragedModel | None,
@@ -286,9 +406,11 @@ class Trainer:
             # DDP notes that a 1×1 convolution's gradient has other strides than its bucket: speed only.
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             factor = cfg.loss.post_factor(epoch)
+            if isinstance(criterion, Criterion) and factor != 1.0:
+                criterion = criterion.scaled(factor)
             sums, count = train_one_epoch(
                 network,
-                criterion if factor == 1.0 else criterion.scaled(factor),
+                criterion,
                 optimizer,
                 batches,
                 lr=lr,
@@ -320,6 +442,8 @@ class Trainer:
         ranks get ``None``.
         """
         cfg = self.config
+        if isinstance(model, TwoStageModel):
+            return self._evaluate_two_stage(model, split)
         if not self.group.distributed:
             return evaluate_split(
                 model,
@@ -345,6 +469,23 @@ class Trainer:
         predictions = {vid: part[vid] for part in parts for vid in part}
         ordered = {vid: predictions[vid] for vid in ids}
         return score_detections(localize_predictions(ordered, split, cfg.postprocess), split, cfg.eval.tious)
+
+    def _evaluate_two_stage(self, model: TwoStageModel, split: SplitData) -> DetectionResult | None:
+        """:meth:`evaluate` for a student: each rank predicts its share, rank 0 decodes and scores."""
+        cfg = self.config
+        ids = [v.video_id for v in split.videos]
+        share = (
+            split
+            if not self.group.distributed
+            else select_videos(split, ids[self.group.rank :: self.group.world])
+        )
+        mine = predict_two_stage(model, share, device=self.device)
+        parts = gather_to_main(self.group, mine) if self.group.distributed else [mine]
+        if parts is None:
+            return None
+        predictions = {vid: part[vid] for part in parts for vid in part}
+        detections = localize_two_stage(predictions, split, tau=cfg.postprocess.tau, cfg=cfg.student)
+        return score_detections(detections, split, cfg.eval.tious)
 
     def _restore(
         self,
@@ -393,8 +534,10 @@ class Trainer:
         """What a checkpoint holds (see :mod:`ecm.training.checkpoint`): ``model`` is what is evaluated
         and localized (the average of the weights when there is one, with the trained weights beside it)."""
         extra: dict[str, Any] = {}
+        if self.config.student.enabled:
+            extra["teacher_config"] = self.teacher_config
         if average is not None:
-            extra = {"train_model": model.state_dict(), "ema_count": int(average.n_averaged)}
+            extra.update(train_model=model.state_dict(), ema_count=int(average.n_averaged))
         return {
             "epoch": epoch,
             "model": averaged_or_trained(model, average).state_dict(),
@@ -439,7 +582,8 @@ def averaged_or_trained(model: torch.nn.Module, average: AveragedModel | None) -
     """What is evaluated, localized and saved as ``model``: the average once it holds weights."""
     if average is None or int(average.n_averaged) == 0:
         return model
-    return cast(torch.nn.Module, average.module)
+    module: torch.nn.Module = average.module
+    return module
 
 
 def progress_postfix(record: EpochRecord, selection: str) -> dict[str, str]:
