@@ -2,7 +2,9 @@
 
 Input ``(B, T, D)`` snippet features, ``T`` a multiple of ``2^(levels − 1)`` (pad with zeros). A stem of
 kernel-3 convolutions maps D → H channels at stride 1; each further level halves the length with a stride-2
-convolution. Two heads, shared by all levels, run on every level: the classification head gives per point
+convolution. Every convolution but the heads' last is followed by a layer normalisation over the channels
+of each time step (as ActionFormer's) and a ReLU: without it the detector learns its targets far worse
+(README, "Beyond the paper"). Two heads, shared by all levels, run on every level: the classification head gives per point
 and class a logit (its bias starts at the prior 0.01, as in RetinaNet), the boundary head two distances
 (to the start and the end, in the level's strides) through a per-level learnable scale and a ReLU. Points
 follow :func:`ecm.student.targets.point_layout`.
@@ -40,13 +42,35 @@ class StudentOutput:
         return StudentOutput(self.logits.float(), self.offsets.float())
 
 
+class ChannelNorm(nn.Module):
+    """Layer normalisation over the channels of each time step of a (B, H, T) sequence: a snippet's
+    normalised features never depend on the padding beside it or on the other videos of a batch."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, H, T) → (B, H, T)."""
+        out: Tensor = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return out
+
+
+def _conv_block(channels_in: int, channels: int, *, stride: int = 1, dropout: float = 0.0) -> list[nn.Module]:
+    """Kernel-3 convolution, channel normalisation, ReLU[, dropout]."""
+    parts: list[nn.Module] = [
+        nn.Conv1d(channels_in, channels, 3, stride=stride, padding=1),
+        ChannelNorm(channels),
+        nn.ReLU(),
+    ]
+    return parts + ([nn.Dropout(dropout)] if dropout > 0 else [])
+
+
 def _conv_stack(channels_in: int, channels: int, layers: int, dropout: float = 0.0) -> nn.Sequential:
-    """``layers`` × (kernel-3 convolution, ReLU[, dropout]), the first from ``channels_in``."""
+    """``layers`` convolution blocks, the first from ``channels_in``."""
     parts: list[nn.Module] = []
     for i in range(layers):
-        parts += [nn.Conv1d(channels_in if i == 0 else channels, channels, 3, padding=1), nn.ReLU()]
-        if dropout > 0:
-            parts.append(nn.Dropout(dropout))
+        parts += _conv_block(channels_in if i == 0 else channels, channels, dropout=dropout)
     return nn.Sequential(*parts)
 
 
@@ -80,8 +104,7 @@ class StudentDetector(nn.Module):
         self.levels = levels
         self.stem = _conv_stack(feature_dim, hidden_dim, 1 + stem_layers, dropout)
         self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(hidden_dim, hidden_dim, 3, stride=2, padding=1), nn.ReLU())
-            for _ in range(levels - 1)
+            nn.Sequential(*_conv_block(hidden_dim, hidden_dim, stride=2, dropout=dropout)) for _ in range(levels - 1)
         )
         self.cls_tower = _conv_stack(hidden_dim, hidden_dim, head_layers)
         self.cls_out = nn.Conv1d(hidden_dim, num_classes, 3, padding=1)
