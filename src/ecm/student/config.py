@@ -1,8 +1,9 @@
 """The second stage's settings (component-owned; no torch here, so the config layer can check them).
 
-A run is a *student* run when ``student.teacher`` names a finished ECM run folder: the student is then a
-regression-based temporal detector trained on that teacher's detections on the training videos (pseudo
-labels). Without it the ``student`` section is unused and the run trains ECM.
+A run is a *student* run when ``student.teacher`` names a finished ECM run folder, or when
+``student.teacher_recipe`` names the recipe to train one with first: the student is then a regression-based
+temporal detector trained on that teacher's detections on the training videos (pseudo labels). Without
+either, the ``student`` section is unused and the run trains ECM.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class StudentConfig:
     """The student detector, its targets and losses, its inference, and the pseudo labels it learns from."""
 
     teacher: str | None = None  # a finished ECM run folder: train a student on its pseudo labels
+    # Or a recipe (name or YAML file): first train the teacher with it into RUN/teacher (on this config's
+    # data, with its seed), then the student on it: two stages, one command, resumable at either.
+    teacher_recipe: str | None = None
     teacher_checkpoint: Literal["last", "best"] = "last"  # which of the teacher's checkpoints labels
-    rounds: int = 1  # 2: the first student's average becomes the teacher of a second student
     # The network: a temporal feature pyramid (stride 2 per level) with shared heads.
     hidden_dim: int = 256  # channels of the stem, the pyramid and the heads
     levels: int = 6  # pyramid levels, strides 1, 2, …, 2^(levels − 1) snippets
@@ -53,7 +56,13 @@ class StudentConfig:
 
     def __post_init__(self) -> None:
         _require(self.teacher is None or bool(self.teacher), "student.teacher must not be empty")
-        _require(self.rounds in (1, 2), f"student.rounds must be 1 or 2, got {self.rounds}")
+        _require(
+            self.teacher_recipe is None or bool(self.teacher_recipe), "student.teacher_recipe must not be empty"
+        )
+        _require(
+            self.teacher is None or self.teacher_recipe is None,
+            "student.teacher and student.teacher_recipe exclude each other (a teacher is given or trained)",
+        )
         for name in ("hidden_dim", "levels", "window", "pre_nms", "max_detections"):
             _require(getattr(self, name) >= 1, f"student.{name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("stem_layers", "head_layers", "pseudo_density"):
@@ -76,8 +85,8 @@ class StudentConfig:
 
     @property
     def enabled(self) -> bool:
-        """Whether the run trains a student (it has a teacher)."""
-        return self.teacher is not None
+        """Whether the run trains a student (it has a teacher, given or to train)."""
+        return self.teacher is not None or self.teacher_recipe is not None
 
     @property
     def max_stride(self) -> int:

@@ -12,6 +12,7 @@ with exactly the weights of an uninterrupted run (CPU).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -34,6 +35,7 @@ from ecm.config import (
     config_differences,
     config_from_dict,
     config_to_dict,
+    load_config,
 )
 from ecm.data.dataset import EpochSampler, Example, SnippetDataset, collate, make_loader, set_epoch
 from ecm.data.folder import SplitData
@@ -74,6 +76,7 @@ from ecm.training.teacher import make_pseudo_labels, open_teacher, pseudo_label_
 log = logging.getLogger(__name__)
 
 PSEUDO_FILE = "pseudo_labels.json"  # a student run's training labels, made by its teacher
+TEACHER_DIR = "teacher"  # a two-stage run's first stage, inside its folder
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ class Trainer:
         name = device or config.train.device
         self.group = init_from_environment(name)
         self.device = resolve_device(process_device(self.group, name))
+        self.two_stage = config.student.teacher_recipe is not None
+        self.resume_teacher = resume and self.two_stage
+        if resume and self.two_stage and not self.run.last_checkpoint.exists():
+            if not (self.run.path / TEACHER_DIR / "checkpoints" / "last.pt").exists():
+                raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt, nor the teacher's)")
+            self.resume = resume = False  # killed in the first stage: the student starts afresh
         if resume:
             if not self.run.last_checkpoint.exists():
                 raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt)")
@@ -154,7 +163,7 @@ class Trainer:
                 raise InputError(
                     None, f"--resume with a different config ({changed[0][0]} differs from the run's)"
                 )
-        elif not self.run.is_empty() and not overwrite:
+        elif not self.run.is_empty() and not overwrite and not self.resume_teacher:
             raise InputError(
                 self.run.path, "run folder exists and is not empty (use --resume or --overwrite)"
             )
@@ -170,9 +179,14 @@ class Trainer:
         data = open_training_data(self.config, quiet=self.quiet) if main else None
         barrier(self.group)
         data = data or open_training_data(self.config, quiet=True)
-        teacher = self._teacher(data) if self.config.student.enabled else None  # checked before any write
-        if main and self.overwrite and not self.resume and self.run.path.exists():
+        teacher = None
+        if self.config.student.enabled and not self.two_stage:
+            teacher = self._teacher(data)  # checked before anything is written
+        if main and self.overwrite and not self.resume and not self.resume_teacher and self.run.path.exists():
             shutil.rmtree(self.run.path)
+        if self.two_stage:
+            self._train_teacher()
+            teacher = self._teacher(data)
         existed, fresh = self.run.path.exists(), self.run.is_empty()
         barrier(self.group)
         try:
@@ -235,13 +249,40 @@ class Trainer:
         barrier(self.group)
         return summary
 
+    @property
+    def teacher_folder(self) -> Path:
+        """Where a student run's teacher is: ``student.teacher``, or ``RUN/teacher`` when trained here."""
+        given = self.config.student.teacher
+        return Path(given) if given is not None else self.run.path / TEACHER_DIR
+
+    def teacher_experiment(self) -> ExperimentConfig:
+        """The first stage's config: ``student.teacher_recipe`` on this config's data, with its seed."""
+        recipe = self.config.student.teacher_recipe
+        assert recipe is not None
+        loaded = load_config(recipe)
+        if loaded.student.enabled:
+            raise InputError(None, f"student.teacher_recipe {recipe!r} trains a student, not an ECM teacher")
+        train = dataclasses.replace(loaded.train, seed=self.config.train.seed, device=self.config.train.device)
+        return dataclasses.replace(loaded, data=self.config.data, train=train)
+
+    def _train_teacher(self) -> None:
+        """The first stage: train (or finish) the teacher in ``RUN/teacher``; a finished one is kept."""
+        folder = self.run.path / TEACHER_DIR
+        config = self.teacher_experiment()
+        history = RunDir(folder).read_history() if RunDir(folder).read_summary() is not None else []
+        if len(history) >= config.train.epochs:
+            return
+        again = self.resume_teacher and (folder / "checkpoints" / "last.pt").exists()
+        log.info("stage 1 of 2: the teacher (%s) → %s", self.config.student.teacher_recipe, folder)
+        Trainer(config, folder, resume=again, quiet=self.quiet, device=str(self.device)).fit()
+        log.info("stage 2 of 2: the student → %s", self.run.path)
+
     def _teacher(self, data: TrainingData) -> TrainedRun:
         """A student run's teacher, checked against the data, and its pseudo labels (kept for the loader):
         read back from the run folder when resuming, else made now. No pseudo labels at all is an error."""
         cfg = self.config.student
-        assert cfg.teacher is not None
         teacher = open_teacher(
-            cfg.teacher,
+            self.teacher_folder,
             cfg.teacher_checkpoint,
             class_names=data.class_names,
             feature_dim=data.feature_dim,
@@ -255,7 +296,7 @@ class Trainer:
             self.pseudo = make_pseudo_labels(teacher, data.train, cfg)
         if not any(self.pseudo.values()):
             raise InputError(
-                Path(cfg.teacher),
+                self.teacher_folder,
                 f"the teacher found nothing on the {len(data.train)} training videos: no pseudo labels to train on",
             )
         return teacher
@@ -281,7 +322,7 @@ class Trainer:
         """``RUN/pseudo_labels.json``, and their quality in the log where the training videos are annotated."""
         pseudo = self.pseudo
         timing = {v.video_id: (v.timing.duration, v.timing.fps) for v in data.train.videos}
-        teacher = str(self.config.student.teacher)
+        teacher = str(self.teacher_folder)
         write_pseudo_labels(
             self.run.path / PSEUDO_FILE,
             dump_pseudo_labels(pseudo, timing, subset=data.train.name, teacher=teacher),
