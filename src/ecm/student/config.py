@@ -57,7 +57,8 @@ class StudentConfig:
     def __post_init__(self) -> None:
         _require(self.teacher is None or bool(self.teacher), "student.teacher must not be empty")
         _require(
-            self.teacher_recipe is None or bool(self.teacher_recipe), "student.teacher_recipe must not be empty"
+            self.teacher_recipe is None or bool(self.teacher_recipe),
+            "student.teacher_recipe must not be empty",
         )
         _require(
             self.teacher is None or self.teacher_recipe is None,

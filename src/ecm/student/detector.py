@@ -104,7 +104,8 @@ class StudentDetector(nn.Module):
         self.levels = levels
         self.stem = _conv_stack(feature_dim, hidden_dim, 1 + stem_layers, dropout)
         self.down = nn.ModuleList(
-            nn.Sequential(*_conv_block(hidden_dim, hidden_dim, stride=2, dropout=dropout)) for _ in range(levels - 1)
+            nn.Sequential(*_conv_block(hidden_dim, hidden_dim, stride=2, dropout=dropout))
+            for _ in range(levels - 1)
         )
         self.cls_tower = _conv_stack(hidden_dim, hidden_dim, head_layers)
         self.cls_out = nn.Conv1d(hidden_dim, num_classes, 3, padding=1)

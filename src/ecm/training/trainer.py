@@ -152,7 +152,9 @@ class Trainer:
         self.resume_teacher = resume and self.two_stage
         if resume and self.two_stage and not self.run.last_checkpoint.exists():
             if not (self.run.path / TEACHER_DIR / "checkpoints" / "last.pt").exists():
-                raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt, nor the teacher's)")
+                raise InputError(
+                    self.run.last_checkpoint, "nothing to resume (no last.pt, nor the teacher's)"
+                )
             self.resume = resume = False  # killed in the first stage: the student starts afresh
         if resume:
             if not self.run.last_checkpoint.exists():
@@ -262,7 +264,9 @@ class Trainer:
         loaded = load_config(recipe)
         if loaded.student.enabled:
             raise InputError(None, f"student.teacher_recipe {recipe!r} trains a student, not an ECM teacher")
-        train = dataclasses.replace(loaded.train, seed=self.config.train.seed, device=self.config.train.device)
+        train = dataclasses.replace(
+            loaded.train, seed=self.config.train.seed, device=self.config.train.device
+        )
         return dataclasses.replace(loaded, data=self.config.data, train=train)
 
     def _train_teacher(self) -> None:
