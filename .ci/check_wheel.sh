@@ -35,7 +35,13 @@ echo "wheel check: ecm config list / show"
 echo "wheel check: ecm demo --preset tiny --epochs 2"
 "$ecm" demo --preset tiny --epochs 2 --out demo --quiet > demo.log 2>&1 || { cat demo.log >&2; exit 1; }
 test -s demo/report.md -a -s demo/predictions.json
-echo "wheel check: ecm train synthetic-tiny --epochs 1"
-"$ecm" train synthetic-tiny --out run --epochs 1 --quiet > train.log 2>&1 || { cat train.log >&2; exit 1; }
+echo "wheel check: ecm train synthetic-tiny --epochs 3"
+"$ecm" train synthetic-tiny --out run --epochs 3 --quiet > train.log 2>&1 || { cat train.log >&2; exit 1; }
 test -s run/summary.json -a -s run/checkpoints/last.pt
+echo "wheel check: ecm train thumos14-student on that run, ecm localize with the student"
+"$ecm" train thumos14-student --out student --epochs 1 --quiet --set data.root=data/synthetic/tiny \
+  --set student.teacher=run --set student.window=64 --set student.levels=3 --set student.hidden_dim=32 \
+  > student.log 2>&1 || { cat student.log >&2; exit 1; }
+"$ecm" localize student --out student.json --quiet > localize.log 2>&1 || { cat localize.log >&2; exit 1; }
+test -s student/pseudo_labels.json -a -s student.json
 echo "wheel check: passed (installed wheel, run from $work/elsewhere)"
