@@ -138,3 +138,24 @@ def test_the_student_trained_on_true_labels_localizes_well(tiny_root: Path) -> N
             detections[video.video_id] = to_detections(raw, test.class_index.names)
     result = score_detections(detections, test, (0.5,))
     assert result.map_at(0.5) >= 70.0, result.map_at(0.5)
+
+
+def test_a_second_round_learns_from_the_first_students_detections(
+    tiny_root: Path, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "two-rounds"
+    assert main([*_student_args(tiny_root, tiny_run, run, 8), "--set", "student.rounds=2"]) == 0
+    first = run / "round1"
+    assert json.loads((first / "summary.json").read_text())["last"]["epoch"] == 8
+    labels, earlier = (
+        read_pseudo_labels(run / "pseudo_labels.json"),
+        read_pseudo_labels(first / "pseudo_labels.json"),
+    )
+    assert labels.keys() == earlier.keys() and labels != earlier
+    assert json.loads((run / "pseudo_labels.json").read_text())["teacher"] == str(first)
+    gt = json.loads((tiny_root / "gt.json").read_text())["database"]
+    for video_id, found in labels.items():
+        assert {d.label for d in found} <= {a["label"] for a in gt[video_id]["annotations"]}
+    # the second student keeps the first one's ECM teacher for its classes: localizing works as for one round
+    assert main(["localize", str(run), "--out", str(tmp_path / "p.json"), "--quiet"]) == 0
+    assert "mAP@0.5" in capsys.readouterr().out

@@ -81,9 +81,17 @@ def predict_two_stage(
 
 
 def localize_two_stage(
-    predictions: Mapping[str, TwoStagePrediction], split: SplitData, *, tau: float, cfg: StudentConfig
+    predictions: Mapping[str, TwoStagePrediction],
+    split: SplitData,
+    *,
+    tau: float,
+    cfg: StudentConfig,
+    video_probs: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, list[Detection]]:
-    """The student's detections for every predicted video of ``split`` (seconds)."""
+    """The student's detections for every predicted video of ``split`` (seconds).
+
+    ``video_probs`` (C,) per video replace the teacher's class probabilities (the known labels, when the
+    student labels training videos)."""
     names = split.class_index.names
     layouts: dict[int, PointLayout] = {}
     detections: dict[str, list[Detection]] = {}
@@ -98,7 +106,7 @@ def localize_two_stage(
             pred.logits,
             pred.offsets,
             layout,
-            pred.teacher.probabilities,
+            pred.teacher.probabilities if video_probs is None else video_probs[record.video_id],
             num_snippets=record.timing.num_snippets,
             seconds_per_snippet=record.timing.seconds_per_snippet,
             tau=tau,

@@ -29,6 +29,7 @@ class StudentConfig:
     # data, with its seed), then the student on it: two stages, one command, resumable at either.
     teacher_recipe: str | None = None
     teacher_checkpoint: Literal["last", "best"] = "last"  # which of the teacher's checkpoints labels
+    rounds: int = 1  # 2: a first student is trained into RUN/round1, and its detections label the second
     # The network: a temporal feature pyramid (stride 2 per level) with shared heads.
     hidden_dim: int = 256  # channels of the stem, the pyramid and the heads
     levels: int = 6  # pyramid levels, strides 1, 2, …, 2^(levels − 1) snippets
@@ -64,6 +65,7 @@ class StudentConfig:
             self.teacher is None or self.teacher_recipe is None,
             "student.teacher and student.teacher_recipe exclude each other (a teacher is given or trained)",
         )
+        _require(self.rounds in (1, 2), f"student.rounds must be 1 or 2, got {self.rounds}")
         for name in ("hidden_dim", "levels", "window", "pre_nms", "max_detections"):
             _require(getattr(self, name) >= 1, f"student.{name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("stem_layers", "head_layers", "pseudo_density"):

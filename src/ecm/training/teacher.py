@@ -21,8 +21,9 @@ from ecm.device import full_float32
 from ecm.errors import InputError
 from ecm.evaluation import DetectionResult
 from ecm.inference import TrainedRun, localize_predictions, predict_split, score_detections
+from ecm.inference.student import localize_two_stage, predict_two_stage
 from ecm.structures import Detection
-from ecm.student import StudentConfig, select_pseudo_labels
+from ecm.student import StudentConfig, TwoStageModel, select_pseudo_labels
 from ecm.training.checkpoint import load_run
 from ecm.training.run_dir import RunDir
 
@@ -34,11 +35,13 @@ def open_teacher(
     class_names: Sequence[str] | None = None,
     feature_dim: int | None = None,
     device: str = "auto",
+    student: bool = False,
 ) -> TrainedRun:
-    """The finished ECM run in ``folder``, restored from its ``checkpoint`` (``last`` or ``best``).
+    """The finished ECM run in ``folder`` (with ``student``: the finished student run of a first round),
+    restored from its ``checkpoint`` (``last`` or ``best``).
 
-    Raises :class:`InputError` naming ``folder`` for anything but a finished ECM run for ``class_names``
-    and ``feature_dim`` (when given).
+    Raises :class:`InputError` naming ``folder`` for anything but a finished run of that kind for
+    ``class_names`` and ``feature_dim`` (when given).
     """
     path = Path(folder)
     if not path.is_dir():
@@ -46,7 +49,7 @@ def open_teacher(
     if RunDir(path).read_summary() is None:
         raise InputError(path, "student.teacher is not a finished run (it has no summary.json)")
     run = load_run(path, checkpoint, device)
-    if run.config.student.enabled:
+    if run.config.student.enabled and not student:
         raise InputError(path, "student.teacher is a student run; a teacher must be an ECM run")
     if class_names is not None and tuple(class_names) != run.class_names:
         raise InputError(
@@ -73,10 +76,26 @@ def make_pseudo_labels(
 ) -> dict[str, list[Detection]]:
     """The teacher's pseudo labels for every video of ``split`` (possibly empty lists).
 
-    The teacher's own post-processing makes the proposals, with its NMS off (IoU threshold 1: only exact
-    duplicates go) so that the density filter sees every proposal; :func:`ecm.student.select_pseudo_labels`
-    does the rest.
+    An ECM teacher's own post-processing makes the proposals, with its NMS off (IoU threshold 1: only exact
+    duplicates go) so that the density filter sees every proposal; a first-round student's proposals are
+    its decoded candidates for the video's known classes, NMS off likewise.
+    :func:`ecm.student.select_pseudo_labels` does the rest.
     """
+    labels = video_labels(split)
+    if isinstance(teacher.model, TwoStageModel):  # a first-round student: its candidates before NMS
+        with full_float32(teacher.device):
+            two = predict_two_stage(teacher.model, split, device=teacher.device)
+        names = split.class_index.names
+        known = {vid: np.array([float(n in labels[vid]) for n in names]) for vid in two}
+        first = teacher.config.student
+        candidates = localize_two_stage(
+            two,
+            split,
+            tau=0.5,
+            cfg=dataclasses.replace(first, nms_iou=1.0, max_detections=first.pre_nms),
+            video_probs=known,
+        )
+        return {vid: select_pseudo_labels(found, labels[vid], cfg) for vid, found in candidates.items()}
     with full_float32(teacher.device), torch.inference_mode():
         predictions = predict_split(
             teacher.model,
@@ -87,7 +106,6 @@ def make_pseudo_labels(
         )
     every = dataclasses.replace(teacher.config.postprocess, nms_threshold=1.0, legacy_nms=False)
     proposals = localize_predictions(predictions, split, every)
-    labels = video_labels(split)
     return {vid: select_pseudo_labels(found, labels[vid], cfg) for vid, found in proposals.items()}
 
 

@@ -67,7 +67,13 @@ from ecm.student import (
     read_pseudo_labels,
     write_pseudo_labels,
 )
-from ecm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ecm.training.checkpoint import (
+    INFERENCE_FIELDS,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ecm.training.loop import evaluate_split, learning_rate, train_one_epoch
 from ecm.training.precision import Precision
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary, summarize
@@ -77,6 +83,7 @@ log = logging.getLogger(__name__)
 
 PSEUDO_FILE = "pseudo_labels.json"  # a student run's training labels, made by its teacher
 TEACHER_DIR = "teacher"  # a two-stage run's first stage, inside its folder
+ROUND1_DIR = "round1"  # a two-round student run's first round, inside its folder
 
 
 @dataclass(frozen=True)
@@ -148,14 +155,15 @@ class Trainer:
         name = device or config.train.device
         self.group = init_from_environment(name)
         self.device = resolve_device(process_device(self.group, name))
-        self.two_stage = config.student.teacher_recipe is not None
-        self.resume_teacher = resume and self.two_stage
-        if resume and self.two_stage and not self.run.last_checkpoint.exists():
-            if not (self.run.path / TEACHER_DIR / "checkpoints" / "last.pt").exists():
+        self.stage = self._stage_folder()  # a preceding stage trained here: RUN/round1 or RUN/teacher
+        self.resume_stage = resume and self.stage is not None
+        if resume and self.stage is not None and not self.run.last_checkpoint.exists():
+            if self.stage.is_empty():
                 raise InputError(
-                    self.run.last_checkpoint, "nothing to resume (no last.pt, nor the teacher's)"
+                    self.run.last_checkpoint,
+                    f"nothing to resume (no last.pt, nor a {self.stage.path.name} stage)",
                 )
-            self.resume = resume = False  # killed in the first stage: the student starts afresh
+            self.resume = resume = False  # stopped in the earlier stage: this one starts afresh
         if resume:
             if not self.run.last_checkpoint.exists():
                 raise InputError(self.run.last_checkpoint, "nothing to resume (no last.pt)")
@@ -165,7 +173,7 @@ class Trainer:
                 raise InputError(
                     None, f"--resume with a different config ({changed[0][0]} differs from the run's)"
                 )
-        elif not self.run.is_empty() and not overwrite and not self.resume_teacher:
+        elif not self.run.is_empty() and not overwrite and not self.resume_stage:
             raise InputError(
                 self.run.path, "run folder exists and is not empty (use --resume or --overwrite)"
             )
@@ -182,12 +190,12 @@ class Trainer:
         barrier(self.group)
         data = data or open_training_data(self.config, quiet=True)
         teacher = None
-        if self.config.student.enabled and not self.two_stage:
+        if self.config.student.enabled and self.stage is None:
             teacher = self._teacher(data)  # checked before anything is written
-        if main and self.overwrite and not self.resume and not self.resume_teacher and self.run.path.exists():
+        if main and self.overwrite and not self.resume and not self.resume_stage and self.run.path.exists():
             shutil.rmtree(self.run.path)
-        if self.two_stage:
-            self._train_teacher()
+        if self.stage is not None:
+            self._train_stage(self.stage)
             teacher = self._teacher(data)
         existed, fresh = self.run.path.exists(), self.run.is_empty()
         barrier(self.group)
@@ -251,15 +259,32 @@ class Trainer:
         barrier(self.group)
         return summary
 
+    def _stage_folder(self) -> RunDir | None:
+        """The run folder of the stage trained before this one: the first round's student (``student.rounds:
+        2``), or the teacher (``student.teacher_recipe``); None when there is none."""
+        student = self.config.student
+        if student.rounds == 2:
+            return RunDir(self.run.path / ROUND1_DIR)
+        if student.teacher_recipe is not None:
+            return RunDir(self.run.path / TEACHER_DIR)
+        return None
+
     @property
     def teacher_folder(self) -> Path:
-        """Where a student run's teacher is: ``student.teacher``, or ``RUN/teacher`` when trained here."""
+        """Where the pseudo labels come from: the first round, ``student.teacher``, or ``RUN/teacher``."""
+        if self.stage is not None:
+            return self.stage.path
         given = self.config.student.teacher
-        return Path(given) if given is not None else self.run.path / TEACHER_DIR
+        assert given is not None
+        return Path(given)
 
-    def teacher_experiment(self) -> ExperimentConfig:
-        """The first stage's config: ``student.teacher_recipe`` on this config's data, with its seed."""
-        recipe = self.config.student.teacher_recipe
+    def stage_experiment(self) -> ExperimentConfig:
+        """The earlier stage's config: this one with one round; or ``student.teacher_recipe`` on this
+        config's data, with its seed."""
+        student = self.config.student
+        if student.rounds == 2:
+            return dataclasses.replace(self.config, student=dataclasses.replace(student, rounds=1))
+        recipe = student.teacher_recipe
         assert recipe is not None
         loaded = load_config(recipe)
         if loaded.student.enabled:
@@ -269,30 +294,35 @@ class Trainer:
         )
         return dataclasses.replace(loaded, data=self.config.data, train=train)
 
-    def _train_teacher(self) -> None:
-        """The first stage: train (or finish) the teacher in ``RUN/teacher``; a finished one is kept."""
-        folder = self.run.path / TEACHER_DIR
-        config = self.teacher_experiment()
-        history = RunDir(folder).read_history() if RunDir(folder).read_summary() is not None else []
+    def _train_stage(self, stage: RunDir) -> None:
+        """Train (or finish) the earlier stage in its folder; a finished one is kept."""
+        config = self.stage_experiment()
+        history = stage.read_history() if stage.read_summary() is not None else []
         if len(history) >= config.train.epochs:
             return
-        again = self.resume_teacher and (folder / "checkpoints" / "last.pt").exists()
-        log.info("stage 1 of 2: the teacher (%s) → %s", self.config.student.teacher_recipe, folder)
-        Trainer(config, folder, resume=again, quiet=self.quiet, device=str(self.device)).fit()
-        log.info("stage 2 of 2: the student → %s", self.run.path)
+        again = self.resume_stage and not stage.is_empty()
+        log.info("first %s → %s", stage.path.name, stage.path)
+        Trainer(config, stage.path, resume=again, quiet=self.quiet, device=str(self.device)).fit()
+        log.info("then this run → %s", self.run.path)
 
     def _teacher(self, data: TrainingData) -> TrainedRun:
         """A student run's teacher, checked against the data, and its pseudo labels (kept for the loader):
         read back from the run folder when resuming, else made now. No pseudo labels at all is an error."""
         cfg = self.config.student
+        first_round = cfg.rounds == 2
         teacher = open_teacher(
             self.teacher_folder,
-            cfg.teacher_checkpoint,
+            "last" if first_round else cfg.teacher_checkpoint,
             class_names=data.class_names,
             feature_dim=data.feature_dim,
             device=str(self.device),
+            student=first_round,
         )
-        self.teacher_config = config_to_dict(teacher.config)
+        if first_round:  # the second student keeps the first one's teacher for its classes
+            state = load_checkpoint(teacher.checkpoint, INFERENCE_FIELDS)
+            self.teacher_config = dict(state["teacher_config"])
+        else:
+            self.teacher_config = config_to_dict(teacher.config)
         path = self.run.path / PSEUDO_FILE
         if self.resume and path.exists():
             self.pseudo = read_pseudo_labels(path)
@@ -318,7 +348,13 @@ class Trainer:
         if self.group.is_main and not (self.resume and (self.run.path / PSEUDO_FILE).exists()):
             self._write_pseudo_labels(data)
         student = build_student(cfg.student, classes, width)
-        model = TwoStageModel(teacher.model, student, teacher.config.test_length).to(self.device)
+        if isinstance(
+            teacher.model, TwoStageModel
+        ):  # a second round: the first one's teacher chooses classes
+            first, length = teacher.model.teacher, teacher.model.teacher_length
+        else:
+            first, length = teacher.model, teacher.config.test_length
+        model = TwoStageModel(first, student, length).to(self.device)
         s = cfg.student
         return model, StudentCriterion(alpha=s.focal_alpha, gamma=s.focal_gamma, reg_weight=s.reg_weight)
 
