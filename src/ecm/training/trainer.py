@@ -369,12 +369,16 @@ class Trainer:
         )
         quality = pseudo_label_quality(pseudo, data.train, self.config.eval.tious)
         if quality is not None:
+            tious = quality.tious
             log.info(
-                "pseudo labels: %d on %d videos; their mAP@0.5 %.2f, average 0.1:0.7 %.2f",
+                "pseudo labels: %d on %d videos; their mAP@%g %.2f, average over tIoU %g:%g %.2f",
                 sum(map(len, pseudo.values())),
                 sum(1 for found in pseudo.values() if found),
-                quality.map_at(0.5),
-                quality.averages.get("0.1:0.7", quality.average),
+                tious[0],
+                quality.map_at(tious[0]),
+                tious[0],
+                tious[-1],
+                quality.average,
             )
 
     def _loader(self, data: TrainingData) -> DataLoader[Example]:
