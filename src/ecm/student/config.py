@@ -51,7 +51,7 @@ class StudentConfig:
     max_detections: int = 500  # per video, after NMS
     # Pseudo labels from the teacher's detections (restricted to each video's labels).
     pseudo_relative: float = 0.2  # keep detections scoring ≥ this × the video's top score of their class
-    pseudo_density: int = 2  # keep proposals with ≥ this many overlapping proposals of their class (0: off)
+    pseudo_density: int = 4  # keep proposals with ≥ this many overlapping proposals of their class (0: off)
     pseudo_density_iou: float = 0.5  # IoU at which two proposals count as overlapping
     pseudo_nms_iou: float = 0.4  # NMS among the kept proposals (IoU, continuous)
 
