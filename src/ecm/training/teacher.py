@@ -92,7 +92,7 @@ def make_pseudo_labels(
             two,
             split,
             tau=0.5,
-            cfg=dataclasses.replace(first, nms_iou=1.0, max_detections=first.pre_nms),
+            cfg=dataclasses.replace(first, nms="hard", nms_iou=1.0, max_detections=first.pre_nms),
             video_probs=known,
         )
         return {vid: select_pseudo_labels(found, labels[vid], cfg) for vid, found in candidates.items()}
