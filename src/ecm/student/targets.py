@@ -103,9 +103,8 @@ def assign_targets(
     positive = np.isfinite(shortest)
     rows = np.flatnonzero(positive)
     chosen = lengths[rows].argmin(axis=1)  # the first shortest segment: its distances
-    ties = lengths[rows] == shortest[rows, None]  # every shortest segment: its class
-    for k, row in enumerate(rows):
-        out[row, classes[ties[k]]] = 1.0
+    tied_row, tied_segment = np.nonzero(lengths[rows] == shortest[rows, None])  # every shortest: its class
+    out[rows[tied_row], classes[tied_segment]] = 1.0
     stride = layout.strides[rows]
     out[rows, num_classes] = np.maximum(left[rows, chosen], 0.0) / stride
     out[rows, num_classes + 1] = np.maximum(right[rows, chosen], 0.0) / stride

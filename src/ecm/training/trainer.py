@@ -37,7 +37,7 @@ from ecm.config import (
     config_to_dict,
     load_config,
 )
-from ecm.data.dataset import EpochSampler, Example, SnippetDataset, collate, make_loader, set_epoch
+from ecm.data.dataset import EpochSampler, SnippetDataset, collate, set_epoch
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out
 from ecm.device import resolve_device
@@ -381,25 +381,33 @@ class Trainer:
                 quality.average,
             )
 
-    def _loader(self, data: TrainingData) -> DataLoader[Example]:
-        """The training loader: the one-process order, or this rank's share of each global batch."""
+    def _loader(self, data: TrainingData) -> DataLoader[Any]:
+        """The training loader: ECM's examples, or the student's windows of its pseudo-labelled videos; in
+        the one-process order (:func:`ecm.data.dataset.make_loader`'s), or this rank's share of each global
+        batch."""
         cfg = self.config
+        dataset: Any
         if cfg.student.enabled:
-            return self._window_loader(data)
-        if not self.group.distributed:
-            return make_loader(
-                data.train,
-                batch_size=cfg.train.batch_size,
-                train=True,
-                length=cfg.model.train_length,
-                mode=cfg.data.train_sampling,
-                seed=cfg.train.seed,
-                num_workers=cfg.data.num_workers,
-                pin_memory=self.device.type == "cuda",
+            s = cfg.student
+            dataset = WindowDataset(data.train, self.pseudo, window=s.window, seed=cfg.train.seed)
+            collate_fn: Any = functools.partial(
+                collate_windows, levels=s.levels, num_classes=len(data.class_names), radius=s.center_radius
             )
-        dataset = SnippetDataset(
-            data.train, length=cfg.model.train_length, mode=cfg.data.train_sampling, seed=cfg.train.seed
-        )
+        else:
+            dataset = SnippetDataset(
+                data.train, length=cfg.model.train_length, mode=cfg.data.train_sampling, seed=cfg.train.seed
+            )
+            collate_fn = collate
+        pin = self.device.type == "cuda"
+        if not self.group.distributed:
+            return DataLoader(
+                dataset,
+                batch_size=cfg.train.batch_size,
+                sampler=EpochSampler(len(dataset), shuffle=True, seed=cfg.train.seed),
+                collate_fn=collate_fn,
+                num_workers=cfg.data.num_workers,
+                pin_memory=pin,
+            )
         sampler = ShardedBatchSampler(
             len(dataset),
             cfg.train.batch_size,
@@ -410,40 +418,6 @@ class Trainer:
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=cfg.data.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-
-    def _window_loader(self, data: TrainingData) -> DataLoader[Any]:
-        """The student's loader: windows of the pseudo-labelled training videos, in the same seeded order
-        (one process) or shares of global batches (torchrun) as ECM's examples."""
-        cfg, s = self.config, self.config.student
-        dataset = WindowDataset(data.train, self.pseudo, window=s.window, seed=cfg.train.seed)
-        collate_fn = functools.partial(
-            collate_windows, levels=s.levels, num_classes=len(data.class_names), radius=s.center_radius
-        )
-        pin = self.device.type == "cuda"
-        if not self.group.distributed:
-            sampler = EpochSampler(len(dataset), shuffle=True, seed=cfg.train.seed)
-            return DataLoader(
-                dataset,
-                batch_size=cfg.train.batch_size,
-                sampler=sampler,
-                collate_fn=collate_fn,
-                num_workers=cfg.data.num_workers,
-                pin_memory=pin,
-            )
-        batches = ShardedBatchSampler(
-            len(dataset),
-            cfg.train.batch_size,
-            seed=cfg.train.seed,
-            rank=self.group.rank,
-            world=self.group.world,
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=batches,
             collate_fn=collate_fn,
             num_workers=cfg.data.num_workers,
             pin_memory=pin,
