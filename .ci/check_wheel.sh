@@ -30,7 +30,8 @@ case "$where" in
 esac
 
 echo "wheel check: ecm config list / show"
-"$ecm" config list | grep -q "^thumos14 "
+"$ecm" config list > recipes.txt  # not piped into grep -q: its early exit could break ecm's pipe
+grep -q "^thumos14 " recipes.txt
 "$ecm" config show synthetic-tiny | grep -q "synthetic: tiny"
 echo "wheel check: ecm demo --preset tiny --epochs 2"
 "$ecm" demo --preset tiny --epochs 2 --out demo --quiet > demo.log 2>&1 || { cat demo.log >&2; exit 1; }
