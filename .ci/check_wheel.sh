@@ -34,7 +34,6 @@ echo "wheel check: ecm config list / show"
 grep -q "^thumos14 " recipes.txt
 "$ecm" config show synthetic-tiny > tiny.yaml
 grep -q "synthetic: tiny" tiny.yaml
-grep -q "synthetic: tiny" tiny.yaml
 echo "wheel check: ecm demo --preset tiny --epochs 2"
 "$ecm" demo --preset tiny --epochs 2 --out demo --quiet > demo.log 2>&1 || { cat demo.log >&2; exit 1; }
 test -s demo/report.md -a -s demo/predictions.json
