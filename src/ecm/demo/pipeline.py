@@ -287,7 +287,7 @@ _DESCRIBED = {
 # What each preset's training recipe is, for the report.
 _RECIPE_NOTE = {
     "thumos14-lite": "The training config is the paper's THUMOS14 recipe plus a named option that is not the "
-    "paper's method, the fast start of `thumos14-fast` (weighted-mean aggregation, 15 epochs of L_pre alone), "
+    "paper's method, the fast start of `thumos14-fast` (weighted-mean aggregation, 30 epochs of L_pre alone), "
     "for 80 epochs instead of 150; the paper's recipe scores mAP@0.5 ≈ 0 for its first tens of epochs.",
     "tiny": "The training config is BUILT TO CONVERGE FAST on a CPU; it is not the paper's recipe (that one runs "
     "150 epochs and scores mAP@0.5 ≈ 0 for its first tens of epochs).",
