@@ -13,8 +13,9 @@ Call :meth:`SnippetDataset.set_epoch` and :meth:`EpochSampler.set_epoch` before 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -166,18 +167,40 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader[Example]:
-    """A DataLoader over ``split``; its dataset and sampler expose ``set_epoch`` (see :func:`set_epoch`).
-
-    The last partial batch is kept (as the reference training does). ``pin_memory`` (for CUDA) puts each
-    batch in page-locked memory, so that its copy to the GPU overlaps the previous step.
-    """
+    """A DataLoader over ``split``'s examples: :func:`seeded_loader` of a :class:`SnippetDataset`."""
     dataset = SnippetDataset(split, length=length, mode=mode, seed=seed)
-    sampler = EpochSampler(len(dataset), shuffle=train, seed=seed)
+    return seeded_loader(
+        dataset,
+        collate,
+        batch_size=batch_size,
+        shuffle=train,
+        seed=seed,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
+
+
+def seeded_loader(
+    dataset: Dataset[Any],
+    collate_fn: Callable[[Any], Any],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Any]:
+    """The one-process loader over a sized ``dataset``: an :class:`EpochSampler`'s order, batches of
+    ``batch_size`` with the last partial batch kept (as the reference training does). Its dataset and
+    sampler expose ``set_epoch`` (see :func:`set_epoch`). ``pin_memory`` (for CUDA) puts each batch in
+    page-locked memory, so that its copy to the GPU overlaps the previous step.
+    """
+    sampler = EpochSampler(len(cast(Sized, dataset)), shuffle=shuffle, seed=seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         num_workers=num_workers,
         drop_last=False,
         pin_memory=pin_memory,

@@ -37,7 +37,7 @@ from ecm.config import (
     config_to_dict,
     load_config,
 )
-from ecm.data.dataset import EpochSampler, SnippetDataset, collate, set_epoch
+from ecm.data.dataset import SnippetDataset, collate, seeded_loader, set_epoch
 from ecm.data.folder import SplitData
 from ecm.data.prepare import hold_out
 from ecm.device import resolve_device
@@ -383,7 +383,7 @@ class Trainer:
 
     def _loader(self, data: TrainingData) -> DataLoader[Any]:
         """The training loader: ECM's examples, or the student's windows of its pseudo-labelled videos; in
-        the one-process order (:func:`ecm.data.dataset.make_loader`'s), or this rank's share of each global
+        the one-process order (:func:`ecm.data.dataset.seeded_loader`), or this rank's share of each global
         batch."""
         cfg = self.config
         dataset: Any
@@ -400,11 +400,12 @@ class Trainer:
             collate_fn = collate
         pin = self.device.type == "cuda"
         if not self.group.distributed:
-            return DataLoader(
+            return seeded_loader(
                 dataset,
+                collate_fn,
                 batch_size=cfg.train.batch_size,
-                sampler=EpochSampler(len(dataset), shuffle=True, seed=cfg.train.seed),
-                collate_fn=collate_fn,
+                shuffle=True,
+                seed=cfg.train.seed,
                 num_workers=cfg.data.num_workers,
                 pin_memory=pin,
             )
