@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ecm.errors import InputError
-from ecm.studies.compare import PairedDifference, compare_studies, t_test_p_value
+from ecm.studies.compare import PairedDifference, compare_studies, study_config_differences, t_test_p_value
 from ecm.studies.plan import canonical_variant, parse_seeds, parse_variants
 from ecm.studies.results import Spread, Study, StudyRow, curve_dynamics
 
 
-def _fake_study(values: dict[int, float]) -> Study:
+def _fake_study(values: dict[int, float], config: dict[str, Any] | None = None) -> Study:
     row = StudyRow(
         key="ecm",
         title="full ECM",
@@ -20,13 +22,30 @@ def _fake_study(values: dict[int, float]) -> Study:
         metrics={"last": {"mAP@0.5": Spread.of(list(values.values()))}},
         runs=(),
     )
-    return Study(None, (), {}, ("ecm",), tuple(values), 1, "mAP@0.5", (0.5,), (row,))
+    return Study(None, (), config or {}, ("ecm",), tuple(values), 1, "mAP@0.5", (0.5,), (row,))
 
 
 def test_compare_says_when_fewer_than_two_seeds_pair() -> None:
     (pair,) = compare_studies(_fake_study({0: 10.0, 1: 12.0}), _fake_study({1: 15.0, 2: 20.0}))
     assert pair.seeds == (1,) and pair.differences == (3.0,)
     assert pair.mean == 3.0 and pair.std is None and pair.t is None and pair.p_value is None
+
+
+def test_an_option_added_since_an_older_study_is_no_config_difference() -> None:
+    # The older study predates train.swa_start and train.ema_decay: its runs ran with today's defaults.
+    older = _fake_study({0: 1.0}, {"train": {"epochs": 150}, "loss": {"warmup_epochs": 15}})
+    newer = {"train": {"epochs": 150, "swa_start": 0, "ema_decay": 0.0}, "loss": {"warmup_epochs": 30}}
+    assert study_config_differences(older, _fake_study({0: 1.0}, newer)) == [("loss.warmup_epochs", 15, 30)]
+    newer["train"]["ema_decay"] = 0.99
+    assert study_config_differences(older, _fake_study({0: 1.0}, newer)) == [
+        ("loss.warmup_epochs", 15, 30),
+        ("train.ema_decay", 0.0, 0.99),
+    ]
+    # A key this version does not know: both compared as stored, entry by entry.
+    unknown = _fake_study(
+        {0: 1.0}, {"train": {"epochs": 150, "future_knob": 1}, "loss": {"warmup_epochs": 15}}
+    )
+    assert study_config_differences(older, unknown) == [("train.future_knob", None, 1)]
 
 
 def test_paired_statistics_by_hand() -> None:

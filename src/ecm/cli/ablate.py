@@ -149,8 +149,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
     from statistics import fmean
 
-    from ecm.config.diff import config_differences
-    from ecm.studies.compare import compare_studies, parse_pair
+    from ecm.studies.compare import compare_studies, parse_pair, study_config_differences
     from ecm.studies.results import PROTOCOL_TITLES, load_study
 
     extra = [parse_pair(text) for text in args.pair]
@@ -166,7 +165,7 @@ def run_compare(args: argparse.Namespace) -> int:
         labels = (Path(args.first).name or "A", Path(args.second).name or "B")
         if not plot_comparison(first, second, labels, args.plot):
             print(f"{args.plot}: not written, neither study has per-epoch curves", file=sys.stderr)
-    changed = config_differences(first.resolved_config, second.resolved_config)
+    changed = study_config_differences(first, second)
     if args.json:
         print(
             json.dumps(

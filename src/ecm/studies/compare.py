@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecm.config import config_differences, config_from_dict
 from ecm.errors import InputError
 from ecm.studies.results import PROTOCOLS, Study
 
@@ -159,6 +160,21 @@ def compare_studies(
             )
         )
     return out
+
+
+def study_config_differences(first: Study, second: Study) -> list[tuple[str, Any, Any]]:
+    """``(section.key, value in A, value in B)`` for every config entry in which the two studies differ.
+
+    A study written before an option existed does not record it. As ``ecm train --resume`` reads an older
+    checkpoint, a missing entry is read as today's default, so an option added since is no difference.
+    When either stored config is one this version cannot read (e.g. from a newer version), both are
+    compared as stored.
+    """
+    a, b = first.resolved_config, second.resolved_config
+    try:
+        return config_differences(config_from_dict(a), config_from_dict(b))
+    except InputError:
+        return config_differences(a, b)
 
 
 def parse_pair(text: str) -> tuple[str, str]:
