@@ -31,7 +31,7 @@ def test_the_fast_recipe_is_the_paper_recipe_plus_its_options_only() -> None:
     assert differences == [
         ("model.aggregation", "sum", "mean"),
         ("loss.warmup_epochs", 0, 30),
-        ("optim.lr_steps", [], [80]),
+        ("optim.lr_steps", [], [80, 120]),
     ]
     assert load_config("thumos14").model.aggregation == "sum"  # the paper's default is untouched
     # the demo trains with that recipe, shorter, evaluated once, on its own synthetic data
