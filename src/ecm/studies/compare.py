@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecm.config import config_differences, config_from_dict
+from ecm.config.diff import config_differences, flat_config
 from ecm.errors import InputError
 from ecm.studies.results import PROTOCOLS, Study
 
@@ -171,6 +171,11 @@ def study_config_differences(first: Study, second: Study) -> list[tuple[str, Any
     compared as stored.
     """
     a, b = first.resolved_config, second.resolved_config
+    if flat_config(a).keys() == flat_config(b).keys():
+        return config_differences(a, b)
+    # Studies of different versions: the defaults live with the config's sections, which import torch.
+    from ecm.config import config_from_dict
+
     try:
         return config_differences(config_from_dict(a), config_from_dict(b))
     except InputError:
