@@ -97,3 +97,28 @@ def test_weight_averaging_is_the_mean_of_the_epoch_end_weights_from_its_start_on
     assert all(torch.equal(v, resumed["model"][k]) for k, v in swa["model"].items())
     with pytest.raises(InputError, match="exclude each other"):
         _config(tiny_root, "train.swa_start=3", "train.ema_decay=0.9")
+
+
+def test_an_exponential_average_that_starts_later_leaves_the_earlier_epochs_as_they_were(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    def run(name: str, *overrides: str) -> tuple[dict, list[dict]]:
+        config = _config(tiny_root, "train.epochs=4", "train.eval_interval=1", *overrides)
+        Trainer(config, tmp_path / name, quiet=True).fit()
+        rows = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        return _checkpoint(tmp_path / name), rows
+
+    plain, plain_rows = run("plain")
+    full, _ = run("full", "train.ema_decay=0.9")
+    late, late_rows = run("late", "train.ema_decay=0.9", "train.ema_start=3")
+    # Epochs 1 and 2 are scored on the trained weights, as without the average; 3 and 4 on the average,
+    # which has seen the steps of epochs 3 and 4 only: half of the whole run's.
+    assert [r["test"] for r in late_rows[:2]] == [r["test"] for r in plain_rows[:2]]
+    assert late_rows[3]["test"] != plain_rows[3]["test"]
+    assert full["ema_count"] % 2 == 0 and late["ema_count"] == full["ema_count"] // 2
+    assert all(torch.equal(v, plain["model"][k]) for k, v in late["train_model"].items())
+    assert any(not torch.equal(v, full["model"][k]) for k, v in late["model"].items())
+    with pytest.raises(InputError, match=r"train\.ema_start needs train\.ema_decay"):
+        _config(tiny_root, "train.ema_start=3")
+    with pytest.raises(InputError, match=r"train\.ema_start must be ≥ 1"):
+        _config(tiny_root, "train.ema_decay=0.9", "train.ema_start=0")

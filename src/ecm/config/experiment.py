@@ -138,6 +138,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # the forward's autocast; losses, eval in fp32
     compile: bool = False  # torch.compile the training forward (C++ compiler on the CPU, Triton on CUDA)
     ema_decay: float = 0.0  # > 0: evaluate, localize and checkpoint a per-step EMA of the weights
+    ema_start: int = 1  # the EMA's first epoch; before it the trained weights are evaluated and saved
     swa_start: int = 0  # ≥ 1: from this epoch's end on, the mean of the epoch-end weights instead (SWA)
 
     def __post_init__(self) -> None:
@@ -148,6 +149,10 @@ class TrainConfig:
         _require(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
         _require(bool(self.device), "train.device must not be empty")
         _require(0.0 <= self.ema_decay < 1.0, f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
+        _require(self.ema_start >= 1, f"train.ema_start must be ≥ 1, got {self.ema_start}")
+        _require(
+            self.ema_start == 1 or self.ema_decay > 0.0, "train.ema_start needs train.ema_decay > 0 (the EMA)"
+        )
         _require(self.swa_start >= 0, f"train.swa_start must be ≥ 0, got {self.swa_start}")
         _require(
             not (self.swa_start and self.ema_decay), "train.swa_start and train.ema_decay exclude each other"

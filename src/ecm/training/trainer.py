@@ -449,11 +449,13 @@ class Trainer:
     ) -> EpochRecord:
         """Train one epoch, then evaluate when the schedule says so (the record's scores on rank 0 only).
 
-        With an exponential average of the weights, it is updated after every step; with SWA, at the end of
-        each epoch from ``train.swa_start`` on. Once it holds weights, the average is what is evaluated.
+        With an exponential average of the weights, it is updated after every step from epoch
+        ``train.ema_start`` on; with SWA, at the end of each epoch from ``train.swa_start`` on. Once it holds
+        weights, the average is what is evaluated.
         """
         cfg = self.config
         swa = cfg.train.swa_start > 0
+        ema = average is not None and not swa and epoch >= cfg.train.ema_start
         started = time.perf_counter()
         lr = learning_rate(cfg.optim, epoch, cfg.train.epochs)
         set_epoch(loader, epoch)
@@ -477,7 +479,9 @@ class Trainer:
                 device=self.device,
                 world=self.group.world,
                 precision=precision,
-                after_step=None if average is None or swa else lambda: average.update_parameters(model),
+                after_step=(lambda: average.update_parameters(model))
+                if ema and average is not None
+                else None,
             )
         if average is not None and swa and epoch >= cfg.train.swa_start:
             average.update_parameters(model)
