@@ -11,9 +11,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ecm.cli import main
+from ecm.config import load_config
+from ecm.inference import open_split_for_run
+from ecm.inference.predict import predict_split
+from ecm.report.collect import gated_classes
+from ecm.training.checkpoint import load_run
 
 
 def page_data(path: Path) -> dict[str, Any]:
@@ -68,6 +74,56 @@ def test_detections_and_scores_equal_localize_and_evaluate(
     scored = json.loads(capsys.readouterr().out)
     assert data["results"]["map_at_tiou"] == pytest.approx(scored["mAP"]["0.5"], abs=1e-3)
     assert sum(r["count"] for r in data["diagnosis"]["rows"]) == data["diagnosis"]["num_predictions"]
+
+
+def test_the_gate_equals_softmax_of_the_saved_cas(
+    report: Path, tiny_run: Path, tiny_root: Path, tmp_path: Path
+) -> None:
+    """Which ground-truth classes τ shuts, recomputed from `ecm localize --save-cas`: s_pre is the mean of
+    the top min(k, T) CAS logits per class (k = int(train_length · topk_ratio)), p = softmax(s_pre)."""
+    cas_dir = tmp_path / "cas"
+    out = tmp_path / "pred.json"
+    assert main(["localize", str(tiny_run), "--out", str(out), "--save-cas", str(cas_dir), "--quiet"]) == 0
+    config = load_config(tiny_run / "config.yaml")
+    k = int(config.model.train_length * config.model.topk_ratio)
+    data = page_data(report)
+    database = json.loads((tiny_root / "gt.json").read_text())["database"]
+    present: dict[str, list[int]] = {}
+    probability: dict[str, np.ndarray] = {}
+    for video in data["videos"]:
+        cas = np.load(cas_dir / f"{video['id']}.npy").astype(np.float64)  # (C, T)
+        logits = np.sort(cas, axis=1)[:, ::-1][:, : min(k, cas.shape[1])].mean(axis=1)
+        probability[video["id"]] = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        present[video["id"]] = sorted(
+            {data["classes"].index(a["label"]) for a in database[video["id"]]["annotations"]}
+        )
+
+    def expected(tau: float) -> dict[str, list[tuple[int, float]]]:
+        return {
+            v: [(c, probability[v][c]) for c in cs if probability[v][c] < tau] for v, cs in present.items()
+        }
+
+    # The page, at the run's τ: per video, and per class over its videos.
+    assert data["tau"] == config.postprocess.tau
+    want = expected(data["tau"])
+    for video in data["videos"]:
+        assert [c for c, _ in video["gated"]] == [c for c, _ in want[video["id"]]]
+        assert [q for _, q in video["gated"]] == pytest.approx([q for _, q in want[video["id"]]], abs=1e-3)
+    videos = Counter(data["classes"][c] for cs in present.values() for c in cs)
+    shut = Counter(data["classes"][c] for gated in want.values() for c, _ in gated)
+    per_class = {c["name"]: (c["videos"], c["gated"]) for c in data["results"]["per_class"]}
+    assert per_class == {name: (videos[name], shut[name]) for name in per_class}
+
+    # The 3-epoch run keeps every class there; at a τ between its probabilities some are shut, some not.
+    run = load_run(tiny_run, "best", "cpu")
+    split = open_split_for_run(run, None, None)
+    predictions = predict_split(run.model, split, device=run.device)
+    middle = float(np.median([probability[v][c] for v, cs in present.items() for c in cs]))
+    got = gated_classes(split, predictions, run.class_names, middle)
+    assert 0 < sum(map(len, got.values())) < sum(map(len, present.values()))
+    assert {v: [c for c, _ in g] for v, g in got.items()} == {
+        v: [c for c, _ in g] for v, g in expected(middle).items()
+    }
 
 
 def test_a_predictions_file_replaces_the_checkpoints_detections(

@@ -8,10 +8,13 @@ video's CAS max-pooled to at most :data:`CAS_SAMPLES` points per class and quant
   setting that differs from it (``differences``: ``[key, paper value, run value]``);
 * ``protocols``: the three protocols of ``summary.json`` (best on test, last epoch, validation-selected);
 * ``curves``: per epoch, every loss term; per evaluated epoch, the selection metric on test and validation;
-* ``results``: mAP per tIoU, the averages, and per class its instances and AP at the report's tIoU;
+* ``results``: mAP per tIoU, the averages, and per class its instances and AP at the report's tIoU, its
+  videos (``videos``) and how many of them the τ gate on softmax(s_pre) shuts (``gated``: the model
+  localizes no class whose video-level probability is below ``tau``);
 * ``diagnosis``: the error breakdown of ``ecm diagnose`` at that tIoU;
 * ``videos``: per video its AP at that tIoU, its ground truth, its detections with their category, their
-  counts per category, and the CAS of its ground-truth classes and of its top false-positive class.
+  counts per category, the CAS of its ground-truth classes and of its top false-positive class, and its
+  ground-truth classes below τ with their probability (``gated``: ``[class, p]``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +108,8 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits)
 
 
-def _results(scored: DetectionResult, tiou: float) -> dict[str, Any]:
+def _results(scored: DetectionResult, tiou: float, gates: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """``gates``: per class name, (videos with the class, those of them below τ)."""
     column = int(np.argmin([abs(t - tiou) for t in scored.tious]))
     return {
         "tious": list(scored.tious),
@@ -112,12 +117,50 @@ def _results(scored: DetectionResult, tiou: float) -> dict[str, Any]:
         "averages": {k: round(v, 3) for k, v in scored.averages.items()},
         "map_at_tiou": round(float(scored.mAP[column]), 3),
         "per_class": [
-            {"name": name, "instances": int(n), "ap": round(float(ap), 3)}
+            {
+                "name": name,
+                "instances": int(n),
+                "ap": round(float(ap), 3),
+                "videos": gates.get(name, (0, 0))[0],
+                "gated": gates.get(name, (0, 0))[1],
+            }
             for name, n, ap in zip(
                 scored.class_names, scored.num_ground_truth, scored.ap[:, column], strict=True
             )
         ],
     }
+
+
+def gated_classes(
+    split: SplitData, predictions: Mapping[str, VideoPrediction], class_names: Sequence[str], tau: float
+) -> dict[str, list[tuple[int, float]]]:
+    """Per video of ``split``, its ground-truth classes whose softmax(s_pre) is below ``tau`` (which the
+    post-processing therefore does not localize there), as (class index, probability), by class index."""
+    class_of = {name: k for k, name in enumerate(class_names)}
+    out: dict[str, list[tuple[int, float]]] = {}
+    for record in split.videos:
+        prediction = predictions.get(record.video_id)
+        if prediction is None:
+            continue
+        segments = record.annotation.segments if record.annotation is not None else ()
+        present = sorted({class_of[s.label] for s in segments if s.label in class_of})
+        p = prediction.probabilities
+        out[record.video_id] = [(k, float(p[k])) for k in present if p[k] < tau]
+    return out
+
+
+def _gate_counts(
+    split: SplitData, gated: Mapping[str, Sequence[tuple[int, float]]], class_names: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """Per class name: (videos of ``split`` with the class, those of them gated), over videos with a CAS."""
+    videos: Counter[str] = Counter()
+    shut: Counter[str] = Counter()
+    for record in split.videos:
+        if record.video_id not in gated or record.annotation is None:
+            continue
+        videos.update({s.label for s in record.annotation.segments})
+        shut.update(class_names[k] for k, _ in gated[record.video_id])
+    return {name: (videos[name], shut[name]) for name in videos}
 
 
 def encode_cas(cas: np.ndarray) -> str:
@@ -138,6 +181,7 @@ def _video_rows(
     video_ap: Mapping[str, float | None],
     predictions: Mapping[str, VideoPrediction],
     class_names: Sequence[str],
+    gated: Mapping[str, Sequence[tuple[int, float]]],
 ) -> list[dict[str, Any]]:
     class_of = {name: k for k, name in enumerate(class_names)}
     order = np.argsort(table.video, kind="stable")
@@ -175,6 +219,7 @@ def _video_rows(
                 },
                 "counts": np.bincount(category, minlength=len(CATEGORIES)).tolist(),
                 "cas": cas,
+                "gated": [[k, round(p, 3)] for k, p in gated.get(vid, ())],
             }
         )
     return out
@@ -238,6 +283,8 @@ def collect_report(
     scored = evaluate_detections(gt, detections, tious)
     breakdown = video_breakdown(gt, detections, tiou)
     diagnosis = diagnose_errors(gt, detections, tiou)
+    tau = config.postprocess.tau
+    gated = gated_classes(split, localized.predictions, class_names, tau)
     return {
         "title": trained.run_dir.resolve().name,
         "run": {
@@ -254,7 +301,8 @@ def collect_report(
         "metric": config.eval.selection,
         "curves": _curves(history, config.eval.selection),
         "tiou": tiou,
-        "results": _results(scored, tiou),
+        "tau": tau,
+        "results": _results(scored, tiou, _gate_counts(split, gated, class_names)),
         "diagnosis": {
             "num_predictions": diagnosis.num_predictions,
             "num_given": diagnosis.num_given,
@@ -273,6 +321,12 @@ def collect_report(
         "categories": [CATEGORY_TITLES[name] for name in CATEGORIES],
         "cas_range": list(CAS_RANGE),
         "videos": _video_rows(
-            split, detections, breakdown.categories, breakdown.video_ap, localized.predictions, class_names
+            split,
+            detections,
+            breakdown.categories,
+            breakdown.video_ap,
+            localized.predictions,
+            class_names,
+            gated,
         ),
     }
