@@ -3,6 +3,8 @@ itself in headless Chromium (skipped, with the reason, where no browser and driv
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import re
 import shutil
@@ -16,9 +18,9 @@ import pytest
 
 from ecm.cli import main
 from ecm.config import load_config
-from ecm.inference import open_split_for_run
-from ecm.inference.predict import predict_split
-from ecm.report.collect import gated_classes
+from ecm.inference import localize_split, open_split_for_run
+from ecm.report.collect import collect_report
+from ecm.report.page import write_page
 from ecm.training.checkpoint import load_run
 
 
@@ -114,15 +116,30 @@ def test_the_gate_equals_softmax_of_the_saved_cas(
     per_class = {c["name"]: (c["videos"], c["gated"]) for c in data["results"]["per_class"]}
     assert per_class == {name: (videos[name], shut[name]) for name in per_class}
 
-    # The 3-epoch run keeps every class there; at a τ between its probabilities some are shut, some not.
+    # The 3-epoch run keeps every class there; at a τ between two of its probabilities (far from both)
+    # some are shut and some not: the page's counts and rows, and the gate of the post-processing itself.
+    values = sorted({float(probability[v][c]) for v, cs in present.items() for c in cs})
+    gaps = [(b - a, (a + b) / 2) for a, b in itertools.pairwise(values)]
+    middle = max(gap for gap in gaps[len(gaps) // 4 : 3 * len(gaps) // 4 + 1])[1]
+    assert min(abs(x - middle) for x in values) > 1e-6
     run = load_run(tiny_run, "best", "cpu")
+    config = run.config
+    run = dataclasses.replace(
+        run,
+        config=dataclasses.replace(config, postprocess=dataclasses.replace(config.postprocess, tau=middle)),
+    )
     split = open_split_for_run(run, None, None)
-    predictions = predict_split(run.model, split, device=run.device)
-    middle = float(np.median([probability[v][c] for v, cs in present.items() for c in cs]))
-    got = gated_classes(split, predictions, run.class_names, middle)
-    assert 0 < sum(map(len, got.values())) < sum(map(len, present.values()))
-    assert {v: [c for c, _ in g] for v, g in got.items()} == {
-        v: [c for c, _ in g] for v, g in expected(middle).items()
+    localized = localize_split(run, split)
+    page = collect_report(run, split, localized, data_root=tiny_root, tiou=0.5)
+    want = expected(middle)
+    assert 0 < sum(map(len, want.values())) < sum(map(len, present.values()))
+    for video in page["videos"]:
+        assert [c for c, _ in video["gated"]] == [c for c, _ in want[video["id"]]]
+        kept = {d.label for d in localized.detections[video["id"]]}
+        assert not kept & {page["classes"][c] for c, _ in video["gated"]}  # shut: nothing localized
+    shut = Counter(page["classes"][c] for gated in want.values() for c, _ in gated)
+    assert {c["name"]: c["gated"] for c in page["results"]["per_class"]} == {
+        c["name"]: shut[c["name"]] for c in page["results"]["per_class"]
     }
 
 
@@ -223,5 +240,29 @@ def test_the_page_in_chromium(report: Path, localized: Path, tiny_root: Path, tm
         browser.execute_script("window.scrollTo(0, 0)")
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        browser.quit()
+
+
+def test_the_page_shows_what_the_gate_shuts_in_chromium(report: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    data = page_data(report)
+    video = next(v for v in data["videos"] if v["gt"])
+    shut = video["gt"][0][2]
+    video["gated"] = [[shut, 0.1234]]
+    row = next(c for c in data["results"]["per_class"] if c["name"] == data["classes"][shut])
+    row["gated"] = 1
+    page = tmp_path / "gated.html"
+    write_page(page, data)
+    browser = _browser()
+    try:
+        browser.get(page.resolve().as_uri())
+        _wait(lambda: browser.execute_script("return document.body.getAttribute('data-ready')") == "true")
+        assert not [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        first = browser.find_element(By.CSS_SELECTOR, f"#video-rows tr.video[data-video='{video['id']}'] td")
+        assert f"{data['classes'][shut]} (p 0.123 < τ {data['tau']:g})" in first.text
+        cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table td")]
+        assert f"1 of {row['videos']}" in cells
     finally:
         browser.quit()

@@ -118,7 +118,25 @@ def test_an_exponential_average_that_starts_later_leaves_the_earlier_epochs_as_t
     assert full["ema_count"] % 2 == 0 and late["ema_count"] == full["ema_count"] // 2
     assert all(torch.equal(v, plain["model"][k]) for k, v in late["train_model"].items())
     assert any(not torch.equal(v, full["model"][k]) for k, v in late["model"].items())
-    with pytest.raises(InputError, match=r"train\.ema_start needs train\.ema_decay"):
+    # Stopped before the average begins, or after, and resumed: the uninterrupted run's average and weights.
+    for stop in (2, 3):
+        early = _config(
+            tiny_root,
+            f"train.epochs={stop}",
+            "train.eval_interval=1",
+            "train.ema_decay=0.9",
+            "train.ema_start=3",
+        )
+        Trainer(early, tmp_path / f"stop{stop}", quiet=True).fit()
+        whole = _config(
+            tiny_root, "train.epochs=4", "train.eval_interval=1", "train.ema_decay=0.9", "train.ema_start=3"
+        )
+        Trainer(whole, tmp_path / f"stop{stop}", quiet=True, resume=True).fit()
+        resumed = _checkpoint(tmp_path / f"stop{stop}")
+        assert resumed["ema_count"] == late["ema_count"], stop
+        for key in ("model", "train_model"):
+            assert all(torch.equal(v, resumed[key][k]) for k, v in late[key].items()), (stop, key)
+    with pytest.raises(InputError, match=r"train\.ema_start=3 needs train\.ema_decay > 0 \(to turn"):
         _config(tiny_root, "train.ema_start=3")
     with pytest.raises(InputError, match=r"train\.ema_start must be ≥ 1"):
         _config(tiny_root, "train.ema_decay=0.9", "train.ema_start=0")

@@ -151,7 +151,9 @@ class TrainConfig:
         _require(0.0 <= self.ema_decay < 1.0, f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
         _require(self.ema_start >= 1, f"train.ema_start must be ≥ 1, got {self.ema_start}")
         _require(
-            self.ema_start == 1 or self.ema_decay > 0.0, "train.ema_start needs train.ema_decay > 0 (the EMA)"
+            self.ema_start == 1 or self.ema_decay > 0.0,
+            f"train.ema_start={self.ema_start} needs train.ema_decay > 0 (to turn the EMA off, set "
+            "train.ema_decay=0 and train.ema_start=1)",
         )
         _require(self.swa_start >= 0, f"train.swa_start must be ≥ 0, got {self.swa_start}")
         _require(

@@ -222,6 +222,14 @@ class Trainer:
         optimizer = build_optimizer(model, cfg.optim)
         precision = Precision(cfg.train.precision, self.device)
         average = weight_average(model, cfg.train.ema_decay, cfg.train.swa_start)
+        begins = cfg.train.ema_start if cfg.train.ema_decay > 0.0 else cfg.train.swa_start
+        if average is not None and begins > cfg.train.epochs and main:
+            log.warning(
+                "the average of the weights begins at epoch %d, after the last (%d): the trained weights are "
+                "what is evaluated and saved",
+                begins,
+                cfg.train.epochs,
+            )
         history = self._restore(model, optimizer, precision, average) if self.resume else []
         if main:
             self.run.write_config(cfg)
