@@ -160,6 +160,11 @@ class TrainConfig:
             not (self.swa_start and self.ema_decay), "train.swa_start and train.ema_decay exclude each other"
         )
 
+    @property
+    def average_start(self) -> int:
+        """The first epoch whose weights enter the average (EMA: its steps; SWA: its end); 0 without one."""
+        return self.ema_start if self.ema_decay > 0.0 else self.swa_start
+
 
 @dataclass(frozen=True)
 class EvalConfig:

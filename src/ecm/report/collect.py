@@ -131,13 +131,16 @@ def _results(scored: DetectionResult, tiou: float, gates: Mapping[str, tuple[int
     }
 
 
-def gated_classes(
+def _gates(
     split: SplitData, predictions: Mapping[str, VideoPrediction], class_names: Sequence[str], tau: float
-) -> dict[str, list[tuple[int, float]]]:
-    """Per video of ``split``, its ground-truth classes whose softmax(s_pre) is below ``tau`` (which the
-    post-processing therefore does not localize there), as (class index, probability), by class index."""
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, tuple[int, int]]]:
+    """Per video of ``split`` with a prediction, its ground-truth classes whose softmax(s_pre) is below
+    ``tau`` (which the post-processing therefore does not localize there) as (class index, probability);
+    and per class name, (videos with the class, those of them below ``tau``)."""
     class_of = {name: k for k, name in enumerate(class_names)}
-    out: dict[str, list[tuple[int, float]]] = {}
+    shut: dict[str, list[tuple[int, float]]] = {}
+    videos: Counter[str] = Counter()
+    below: Counter[str] = Counter()
     for record in split.videos:
         prediction = predictions.get(record.video_id)
         if prediction is None:
@@ -145,22 +148,10 @@ def gated_classes(
         segments = record.annotation.segments if record.annotation is not None else ()
         present = sorted({class_of[s.label] for s in segments if s.label in class_of})
         p = prediction.probabilities
-        out[record.video_id] = [(k, float(p[k])) for k in present if p[k] < tau]
-    return out
-
-
-def _gate_counts(
-    split: SplitData, gated: Mapping[str, Sequence[tuple[int, float]]], class_names: Sequence[str]
-) -> dict[str, tuple[int, int]]:
-    """Per class name: (videos of ``split`` with the class, those of them gated), over videos with a CAS."""
-    videos: Counter[str] = Counter()
-    shut: Counter[str] = Counter()
-    for record in split.videos:
-        if record.video_id not in gated or record.annotation is None:
-            continue
-        videos.update({s.label for s in record.annotation.segments})
-        shut.update(class_names[k] for k, _ in gated[record.video_id])
-    return {name: (videos[name], shut[name]) for name in videos}
+        shut[record.video_id] = [(k, float(p[k])) for k in present if p[k] < tau]
+        videos.update(class_names[k] for k in present)
+        below.update(class_names[k] for k, _ in shut[record.video_id])
+    return shut, {name: (videos[name], below[name]) for name in videos}
 
 
 def encode_cas(cas: np.ndarray) -> str:
@@ -284,7 +275,7 @@ def collect_report(
     breakdown = video_breakdown(gt, detections, tiou)
     diagnosis = diagnose_errors(gt, detections, tiou)
     tau = config.postprocess.tau
-    gated = gated_classes(split, localized.predictions, class_names, tau)
+    gated, gate_counts = _gates(split, localized.predictions, class_names, tau)
     return {
         "title": trained.run_dir.resolve().name,
         "run": {
@@ -302,7 +293,7 @@ def collect_report(
         "curves": _curves(history, config.eval.selection),
         "tiou": tiou,
         "tau": tau,
-        "results": _results(scored, tiou, _gate_counts(split, gated, class_names)),
+        "results": _results(scored, tiou, gate_counts),
         "diagnosis": {
             "num_predictions": diagnosis.num_predictions,
             "num_given": diagnosis.num_given,

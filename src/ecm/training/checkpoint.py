@@ -3,8 +3,8 @@
 A checkpoint is a dict of plain types and tensors only, so it loads with ``weights_only=True`` (no
 pickle of arbitrary objects): ``format``, ``epoch`` (1-based, last finished), ``model`` and
 ``optimizer`` state dicts (with ``train.ema_decay`` or ``train.swa_start``, ``model`` holds the average of
-the weights once it has begun (``train.ema_start``), which is what is evaluated and localized, and ``train_model`` and ``ema_count`` the trained
-weights and how many weights the average holds), ``scaler`` (the float16 gradient scaler's state; empty for other precisions),
+the weights once it has begun (``train.ema_start``, ``train.swa_start``), which is what is evaluated and
+localized, and ``train_model`` and ``ema_count`` the trained weights and how many weights the average holds), ``scaler`` (the float16 gradient scaler's state; empty for other precisions),
 ``config`` (the resolved experiment config as nested dicts), ``metrics``
 (every epoch's :class:`~ecm.training.run_dir.EpochRecord` so far), ``class_names``, ``feature_dim``, and
 ``rng`` (torch CPU and CUDA generator states, for exact resumption).

@@ -222,12 +222,11 @@ class Trainer:
         optimizer = build_optimizer(model, cfg.optim)
         precision = Precision(cfg.train.precision, self.device)
         average = weight_average(model, cfg.train.ema_decay, cfg.train.swa_start)
-        begins = cfg.train.ema_start if cfg.train.ema_decay > 0.0 else cfg.train.swa_start
-        if average is not None and begins > cfg.train.epochs and main:
+        if average is not None and cfg.train.average_start > cfg.train.epochs and main:
             log.warning(
                 "the average of the weights begins at epoch %d, after the last (%d): the trained weights are "
                 "what is evaluated and saved",
-                begins,
+                cfg.train.average_start,
                 cfg.train.epochs,
             )
         history = self._restore(model, optimizer, precision, average) if self.resume else []
@@ -463,7 +462,9 @@ class Trainer:
         """
         cfg = self.config
         swa = cfg.train.swa_start > 0
-        ema = average is not None and not swa and epoch >= cfg.train.ema_start
+        update = None  # adds the current weights to the average, once it has begun
+        if average is not None and epoch >= cfg.train.average_start:
+            update = functools.partial(average.update_parameters, model)
         started = time.perf_counter()
         lr = learning_rate(cfg.optim, epoch, cfg.train.epochs)
         set_epoch(loader, epoch)
@@ -487,12 +488,10 @@ class Trainer:
                 device=self.device,
                 world=self.group.world,
                 precision=precision,
-                after_step=(lambda: average.update_parameters(model))
-                if ema and average is not None
-                else None,
+                after_step=None if swa else update,
             )
-        if average is not None and swa and epoch >= cfg.train.swa_start:
-            average.update_parameters(model)
+        if swa and update is not None:
+            update()
         loss = {name: total / max(count, 1) for name, total in sum_across(self.group, sums).items()}
         interval = cfg.train.eval_interval
         if not (epoch == cfg.train.epochs or (interval > 0 and epoch % interval == 0)):
