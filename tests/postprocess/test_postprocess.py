@@ -19,6 +19,7 @@ from ecm.postprocess import (
     find_runs,
     frames_to_seconds,
     generate_proposals,
+    kept_classes,
     localize_video,
     nms,
     normalize_cas,
@@ -71,6 +72,13 @@ def test_video_probabilities_is_a_stable_softmax() -> None:
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0)
     np.testing.assert_allclose(probs[1], 1 / 3)
     np.testing.assert_allclose(probs[0, 0] / probs[0, 2], np.e)
+
+
+def test_the_gate_keeps_the_classes_at_or_above_tau_in_ascending_order() -> None:
+    probs = np.array([0.5, 0.1, 0.25, 0.15])
+    assert kept_classes(probs, 0.25).tolist() == [0, 2]  # p = τ is kept
+    assert kept_classes(probs, 0.6).tolist() == []
+    assert kept_classes(probs, 0.0).tolist() == [0, 1, 2, 3]
 
 
 def test_normalize_cas_keeps_the_reference_clamping() -> None:

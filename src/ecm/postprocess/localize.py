@@ -26,6 +26,7 @@ from ecm.postprocess.nms import batched_nms
 from ecm.postprocess.proposals import (
     FloatArray,
     generate_proposals,
+    kept_classes,
     normalize_cas,
     upsample_linear,
 )
@@ -119,7 +120,7 @@ def localize_video(
         np.zeros(0), np.zeros(0), frame_num=frame_num, time_mode=cfg.time_mode, fps=fps, duration=duration
     )
 
-    kept = np.flatnonzero(probs >= cfg.tau)  # (K,) class indices, ascending
+    kept = kept_classes(probs, cfg.tau)  # (K,) class indices, ascending
     if kept.size == 0:
         return []
     normalized = normalize_cas(scores)[kept]  # (K, T) snippets

@@ -38,6 +38,12 @@ def video_probabilities(video_logits: npt.ArrayLike) -> FloatArray:
     return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
 
 
+def kept_classes(video_probs: npt.ArrayLike, tau: float) -> npt.NDArray[np.intp]:
+    """The τ gate (paper §3.4): ``(C,)`` probabilities → the ``(K,)`` ascending class indices with p ≥ τ,
+    the only classes localized in the video."""
+    return np.flatnonzero(np.asarray(video_probs) >= tau)
+
+
 def normalize_cas(cas: npt.ArrayLike) -> FloatArray:
     """Per-class CAS normalisation with the reference's clamping.
 

@@ -41,7 +41,7 @@ from ecm.evaluation import (
     video_breakdown,
 )
 from ecm.evaluation.diagnosis import CATEGORY_TITLES
-from ecm.postprocess.proposals import normalize_cas
+from ecm.postprocess.proposals import kept_classes, normalize_cas
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary
 
 if TYPE_CHECKING:
@@ -135,8 +135,8 @@ def _gates(
     split: SplitData, predictions: Mapping[str, VideoPrediction], class_names: Sequence[str], tau: float
 ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, tuple[int, int]]]:
     """Per video of ``split`` with a prediction, its ground-truth classes whose softmax(s_pre) is below
-    ``tau`` (which the post-processing therefore does not localize there) as (class index, probability);
-    and per class name, (videos with the class, those of them below ``tau``)."""
+    ``tau`` (shut by :func:`~ecm.postprocess.proposals.kept_classes`, so not localized there) as
+    (class index, probability); and per class name, (videos with the class, those of them below ``tau``)."""
     class_of = {name: k for k, name in enumerate(class_names)}
     shut: dict[str, list[tuple[int, float]]] = {}
     videos: Counter[str] = Counter()
@@ -148,7 +148,8 @@ def _gates(
         segments = record.annotation.segments if record.annotation is not None else ()
         present = sorted({class_of[s.label] for s in segments if s.label in class_of})
         p = prediction.probabilities
-        shut[record.video_id] = [(k, float(p[k])) for k in present if p[k] < tau]
+        kept = set(kept_classes(p, tau).tolist())
+        shut[record.video_id] = [(k, float(p[k])) for k in present if k not in kept]
         videos.update(class_names[k] for k in present)
         below.update(class_names[k] for k, _ in shut[record.video_id])
     return shut, {name: (videos[name], below[name]) for name in videos}

@@ -14,6 +14,7 @@ import numpy as np
 
 from ecm.postprocess.localize import RawDetection
 from ecm.postprocess.nms import batched_nms, soft_nms
+from ecm.postprocess.proposals import kept_classes
 from ecm.student.config import StudentConfig
 from ecm.student.targets import PointLayout
 
@@ -40,7 +41,7 @@ def decode_video(
         seconds_per_snippet: the video's snippet length in seconds.
         tau: class threshold on ``video_probs``.
     """
-    classes = np.flatnonzero(video_probs >= tau)
+    classes = kept_classes(video_probs, tau)
     real = np.flatnonzero(layout.centres < num_snippets)
     if classes.size == 0 or real.size == 0:
         return []
