@@ -28,7 +28,7 @@ import numpy as np
 
 from ecm.errors import InputError
 from ecm.files import write_with
-from ecm.postprocess.proposals import normalize_cas
+from ecm.postprocess.proposals import Gate, gate_bar, kept_classes, normalize_cas
 from ecm.structures import Detection, Segment
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def plot_video(
     class_names: Sequence[str],
     tau: float,
     thresholds: Sequence[float] = (),
+    gate: Gate = "absolute",
     ground_truth: Sequence[Segment] = (),
     detections: Sequence[Detection] = (),
     max_detections: int = 10,
@@ -113,7 +114,8 @@ def plot_video(
         probabilities: ``(C,)`` video-level class probabilities softmax(s_pre).
         duration: seconds spanned by the T snippets (the video's length).
         class_names: the C class names, in CAS row order.
-        tau: class-rejection threshold; classes with ``p ≥ tau`` are drawn.
+        tau: class-rejection threshold; classes that pass it are drawn.
+        gate: ``"absolute"``, ``p ≥ tau``, or ``"relative"``, ``p ≥ tau · max p`` (``postprocess.gate``).
         thresholds: activation thresholds θ of the post-processing (the lowest and highest are drawn).
         ground_truth: the video's annotated instances (seconds).
         detections: its detections (seconds); the ``max_detections`` best are drawn.
@@ -127,7 +129,8 @@ def plot_video(
         raise ValueError(
             f"cas {scores.shape} / probabilities {probs.shape} do not fit {len(class_names)} classes"
         )
-    kept = [int(c) for c in np.flatnonzero(probs >= tau)]
+    kept = [int(c) for c in kept_classes(probs, tau, gate)]
+    bar = f"τ = {tau:g}" if gate == "absolute" else f"τ · max p = {gate_bar(probs, tau, gate):.3g}"
     fallback = not kept
     if fallback:
         kept = [int(np.argmax(probs))]
@@ -157,7 +160,7 @@ def plot_video(
         ax_cas.axhline(theta, color="0.35", lw=0.8, ls=":", zorder=1)
     for c in kept:
         name = class_names[c]
-        note = f" — below τ={tau:g}, not localized" if fallback else ""
+        note = f" — below {bar}, not localized" if fallback else ""
         ax_cas.plot(
             centres,
             normalised[c],
@@ -174,7 +177,7 @@ def plot_video(
     ax_cas.legend(loc="upper right", fontsize=8, framealpha=0.9)
     band = f"dotted: thresholds θ {min(thresholds):g}–{max(thresholds):g}; " if thresholds else ""
     ax_cas.set_title(
-        f"{video_id} — normalised CAS of the classes with p ≥ τ = {tau:g}  ({band}shaded: ground truth)",
+        f"{video_id} — normalised CAS of the classes with p ≥ {bar}  ({band}shaded: ground truth)",
         fontsize=10,
     )
     ax_cas.tick_params(labelbottom=False)
@@ -254,6 +257,7 @@ def video_figure(
         class_names=trained.class_names,
         tau=post.tau,
         thresholds=post.thresholds,
+        gate=post.gate,
         ground_truth=record.annotation.segments if record.annotation is not None else (),
         detections=detections,
         max_detections=top,

@@ -34,10 +34,11 @@ def test_the_fast_recipe_is_the_paper_recipe_plus_its_options_only() -> None:
         ("optim.lr_steps", [], [80, 120]),
         ("train.ema_decay", 0.0, 0.99),
         ("train.ema_start", 1, 51),
+        ("postprocess.gate", "absolute", "relative"),
     ]
     assert load_config("thumos14").model.aggregation == "sum"  # the paper's default is untouched
     # the earlier versions, as the recipe's header names them
-    third = ["train.ema_decay=0", "train.ema_start=1", "optim.lr_steps=[80]"]
+    third = ["postprocess.gate=absolute", "train.ema_decay=0", "train.ema_start=1", "optim.lr_steps=[80]"]
     assert config_differences(load_config("thumos14"), load_config("thumos14-fast", third)) == [
         ("model.aggregation", "sum", "mean"),
         ("loss.warmup_epochs", 0, 30),
@@ -52,6 +53,7 @@ def test_the_fast_recipe_is_the_paper_recipe_plus_its_options_only() -> None:
         "train.eval_interval",
         "train.ema_decay",
         "train.ema_start",
+        "postprocess.gate",
     ]
 
 

@@ -37,6 +37,16 @@ def test_hand_made_case() -> None:
     assert frame_accuracy(cas, scores, {"v1": gt["v1"]}, CLASSES, 1.0, tau=0.0) == 0.0
 
 
+def test_the_relative_gate_keeps_the_classes_near_the_top_one() -> None:
+    gt = {"v": video("v", (0.0, 4.0, "B"))}
+    cas = {"v": np.array([[1, 1, 1, 1], [2, 2, 2, 2], [0, 0, 0, 0]], dtype=np.float64)}
+    scores = {"v": np.array([0.2, 0.15, 0.1])}  # no class reaches 0.25; all reach 0.25 · 0.2 = 0.05
+    assert frame_accuracy(cas, scores, gt, CLASSES, 1.0, tau=0.25) == 0.0
+    assert frame_accuracy(cas, scores, gt, CLASSES, 1.0, tau=0.25, gate="relative") == 100.0
+    # τ = 0.8: the bar is 0.16, B (0.15) is shut, only A passes, and A is wrong everywhere
+    assert frame_accuracy(cas, scores, gt, CLASSES, 1.0, tau=0.8, gate="relative") == 0.0
+
+
 def test_perfect_cas_is_100() -> None:
     gt = {"v": video("v", (2.0, 5.0, "B"), (8.0, 9.0, "C"))}
     centres = np.arange(12) + 0.5

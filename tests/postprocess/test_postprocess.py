@@ -18,6 +18,7 @@ from ecm.postprocess import (
     batched_nms,
     find_runs,
     frames_to_seconds,
+    gate_bar,
     generate_proposals,
     kept_classes,
     localize_video,
@@ -60,6 +61,9 @@ def test_config_overrides_and_validation() -> None:
         PostprocessConfig.preset("thumos14", thresholds=())
     with pytest.raises(ValueError, match="time_mode"):
         PostprocessConfig.preset("thumos14", time_mode="frames")
+    assert PostprocessConfig.preset("thumos14").gate == "absolute"  # the paper's
+    with pytest.raises(ValueError, match="gate must be one of absolute, relative"):
+        PostprocessConfig.preset("thumos14", gate="softmax")
     assert arange_thresholds(0.01, 0.2, 0.025)[2] == 0.060000000000000005
 
 
@@ -79,6 +83,22 @@ def test_the_gate_keeps_the_classes_at_or_above_tau_in_ascending_order() -> None
     assert kept_classes(probs, 0.25).tolist() == [0, 2]  # p = τ is kept
     assert kept_classes(probs, 0.6).tolist() == []
     assert kept_classes(probs, 0.0).tolist() == [0, 1, 2, 3]
+
+
+def test_the_relative_gate_scales_tau_by_the_highest_probability() -> None:
+    # two classes sharing a video's target: 0.6 and 0.16 → bar 0.25 · 0.6 = 0.15 keeps both
+    probs = np.array([0.6, 0.16, 0.14, 0.1])
+    assert kept_classes(probs, 0.25).tolist() == [0]
+    assert gate_bar(probs, 0.25, "relative") == pytest.approx(0.15)
+    assert kept_classes(probs, 0.25, "relative").tolist() == [0, 1]
+    # p = τ · max p is kept (0.2 · 0.5 is exactly 0.1 in binary floating point)
+    assert kept_classes(np.array([0.4, 0.1, 0.5]), 0.2, "relative").tolist() == [0, 1, 2]
+    # the top class always passes (τ ≤ 1): a video is never left without a class
+    flat = np.full(8, 1 / 8)
+    assert kept_classes(flat, 0.25).tolist() == [] and kept_classes(flat, 1.0, "relative").tolist() == list(
+        range(8)
+    )
+    assert gate_bar(probs, 0.25) == 0.25
 
 
 def test_normalize_cas_keeps_the_reference_clamping() -> None:
@@ -211,6 +231,18 @@ def test_single_clean_bump_gives_one_detection_in_seconds() -> None:
     dets = localize_video(cas, probs, frame_num=10, fps=2.0, cfg=thumos14())
     # frames 4..6 at 2 fps → [2.0 s, 3.5 s); inner 1, outer 0 (negatives are zeroed by every θ > 0)
     assert dets == [RawDetection(0, 1.0 + 0.15 * 0.9, 2.0, 3.5)]
+
+
+def test_the_relative_gate_localizes_a_class_sharing_its_video() -> None:
+    cas = np.full((2, 10), -1.0)
+    cas[0, 4:7] = 5.0
+    cas[1, 1:3] = 5.0
+    probs = np.array([0.8, 0.2])  # class 1 below τ = 0.25, above 0.25 · 0.8 = 0.2 (inclusive)
+    relative = PostprocessConfig.preset("thumos14", gate="relative")
+    assert [d.class_index for d in localize_video(cas, probs, frame_num=10, fps=2.0, cfg=thumos14())] == [0]
+    dets = localize_video(cas, probs, frame_num=10, fps=2.0, cfg=relative)
+    # frames 1..2 at 2 fps → [0.5 s, 1.5 s), scored 1 + γ · 0.2 like any kept class
+    assert dets == [RawDetection(0, 1.0 + 0.15 * 0.8, 2.0, 3.5), RawDetection(1, 1.0 + 0.15 * 0.2, 0.5, 1.5)]
 
 
 def test_single_bump_upsampled_to_frames() -> None:

@@ -109,8 +109,9 @@ def test_the_gate_equals_softmax_of_the_saved_cas(
     assert data["tau"] == config.postprocess.tau
     want = expected(data["tau"])
     for video in data["videos"]:
-        assert [c for c, _ in video["gated"]] == [c for c, _ in want[video["id"]]]
-        assert [q for _, q in video["gated"]] == pytest.approx([q for _, q in want[video["id"]]], abs=1e-3)
+        assert [c for c, *_ in video["gated"]] == [c for c, _ in want[video["id"]]]
+        assert [q for _, q, _ in video["gated"]] == pytest.approx([q for _, q in want[video["id"]]], abs=1e-3)
+        assert all(bar == data["tau"] for *_, bar in video["gated"])  # the absolute gate's bar: τ itself
     videos = Counter(data["classes"][c] for cs in present.values() for c in cs)
     shut = Counter(data["classes"][c] for gated in want.values() for c, _ in gated)
     per_class = {c["name"]: (c["videos"], c["gated"]) for c in data["results"]["per_class"]}
@@ -134,13 +135,36 @@ def test_the_gate_equals_softmax_of_the_saved_cas(
     want = expected(middle)
     assert 0 < sum(map(len, want.values())) < sum(map(len, present.values()))
     for video in page["videos"]:
-        assert [c for c, _ in video["gated"]] == [c for c, _ in want[video["id"]]]
+        assert [c for c, *_ in video["gated"]] == [c for c, _ in want[video["id"]]]
         kept = {d.label for d in localized.detections[video["id"]]}
-        assert not kept & {page["classes"][c] for c, _ in video["gated"]}  # shut: nothing localized
+        assert not kept & {page["classes"][c] for c, *_ in video["gated"]}  # shut: nothing localized
     shut = Counter(page["classes"][c] for gated in want.values() for c, _ in gated)
     assert {c["name"]: c["gated"] for c in page["results"]["per_class"]} == {
         c["name"]: shut[c["name"]] for c in page["results"]["per_class"]
     }
+
+    # The relative gate (p < τ · max p shuts), at a τ between two of the ratios p / max p.
+    ratios = sorted(
+        {float(probability[v][c] / probability[v].max()) for v, cs in present.items() for c in cs}
+    )
+    gaps = [(b - a, (a + b) / 2) for a, b in itertools.pairwise(ratios)]
+    middle = max(gaps)[1]
+    post = dataclasses.replace(config.postprocess, tau=middle, gate="relative")
+    run = dataclasses.replace(run, config=dataclasses.replace(config, postprocess=post))
+    localized = localize_split(run, split)
+    page = collect_report(run, split, localized, data_root=tiny_root, tiou=0.5)
+    assert page["gate"] == "relative"
+    want = {
+        v: [(c, probability[v][c]) for c in cs if probability[v][c] < middle * probability[v].max()]
+        for v, cs in present.items()
+    }
+    assert 0 < sum(map(len, want.values())) < sum(map(len, present.values()))
+    for video in page["videos"]:
+        assert [c for c, *_ in video["gated"]] == [c for c, _ in want[video["id"]]]
+        bars = [bar for *_, bar in video["gated"]]
+        assert bars == pytest.approx([middle * probability[video["id"]].max()] * len(bars), abs=1e-3)
+        kept = {d.label for d in localized.detections[video["id"]]}
+        assert not kept & {page["classes"][c] for c, *_ in video["gated"]}
 
 
 def test_a_predictions_file_replaces_the_checkpoints_detections(
@@ -264,5 +288,15 @@ def test_the_page_shows_what_the_gate_shuts_in_chromium(report: Path, tmp_path: 
         assert f"{data['classes'][shut]} (p 0.123 < τ {data['tau']:g})" in first.text
         cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table td")]
         assert f"1 of {row['videos']}" in cells
+        # the relative gate: each video's own bar, τ · max p
+        data["gate"] = "relative"
+        video["gated"] = [[shut, 0.1234, 0.1875]]
+        write_page(page, data)
+        browser.get(page.resolve().as_uri())
+        _wait(lambda: browser.execute_script("return document.body.getAttribute('data-ready')") == "true")
+        first = browser.find_element(By.CSS_SELECTOR, f"#video-rows tr.video[data-video='{video['id']}'] td")
+        assert f"{data['classes'][shut]} (p 0.123 < τ · max p 0.188)" in first.text
+        headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table th")]
+        assert "videos below τ · max p" in headers
     finally:
         browser.quit()

@@ -225,7 +225,9 @@ def run_demo(options: DemoOptions) -> DemoResult:
         result,
         scored=score_detections(result.detections, split, config.eval.tious),
         diagnosis=diagnose_errors(split.ground_truth, result.detections, 0.5),
-        frame_accuracy=frame_accuracy_of(result.predictions, split, config.postprocess.tau),
+        frame_accuracy=frame_accuracy_of(
+            result.predictions, split, config.postprocess.tau, config.postprocess.gate
+        ),
     )
     clock = stage("evaluate", clock)
 

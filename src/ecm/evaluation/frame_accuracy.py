@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ecm.data.annotations import ClassIndex, VideoAnnotation
+from ecm.postprocess.proposals import Gate, kept_classes
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def frame_accuracy(
     class_index: ClassIndex,
     snippet_seconds: float | Mapping[str, float],
     tau: float,
+    gate: Gate = "absolute",
 ) -> float:
     """Percent of action snippets whose argmax class (over kept classes) is a ground-truth label there.
 
@@ -39,6 +41,7 @@ def frame_accuracy(
         class_index: maps ground-truth label names to CAS rows.
         snippet_seconds: duration of one snippet in seconds, for all videos or per video.
         tau: class-rejection threshold on ``video_scores`` (THUMOS14 0.25).
+        gate: how ``video_scores`` meet ``tau`` (``postprocess.gate``: absolute, or relative to their max).
     Raises:
         ValueError: a missing video, a shape mismatch, a non-finite value, an unknown label, or no action
             snippet at all.
@@ -71,7 +74,8 @@ def frame_accuracy(
         covers = (centres[None, :] >= bounds[:, :1]) & (centres[None, :] <= bounds[:, 1:])  # (S, T)
         action = covers.any(axis=0)  # (T,)
         total += int(action.sum())
-        kept = probs >= tau  # (C,)
+        kept = np.zeros(num_classes, dtype=bool)  # (C,)
+        kept[kept_classes(probs, tau, gate)] = True
         if not kept.any():
             continue
         assigned = np.argmax(np.where(kept[:, None], scores, -np.inf), axis=0)  # (T,) class index

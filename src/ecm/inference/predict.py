@@ -25,7 +25,7 @@ from ecm.data.sampling import uniform_indices
 from ecm.evaluation import DetectionMetric, DetectionResult, frame_accuracy
 from ecm.postprocess.config import PostprocessConfig
 from ecm.postprocess.localize import localize_video, to_detections
-from ecm.postprocess.proposals import video_probabilities
+from ecm.postprocess.proposals import Gate, video_probabilities
 from ecm.structures import Detection
 
 
@@ -133,7 +133,9 @@ def score_detections(
     return metric.compute()
 
 
-def frame_accuracy_of(predictions: Mapping[str, VideoPrediction], split: SplitData, tau: float) -> float:
+def frame_accuracy_of(
+    predictions: Mapping[str, VideoPrediction], split: SplitData, tau: float, gate: Gate = "absolute"
+) -> float:
     """Frame accuracy (percent, paper Table 10) of the predicted CAS over the split's action snippets."""
     step = {}
     for record in split.videos:
@@ -148,4 +150,5 @@ def frame_accuracy_of(predictions: Mapping[str, VideoPrediction], split: SplitDa
         split.class_index,
         step,
         tau,
+        gate,
     )

@@ -161,7 +161,9 @@ def localize_split(
                 two = predict_two_stage(run.model, split, device=run.device, progress=advance)
             forward = time.perf_counter() - started
             started = time.perf_counter()
-            detections = localize_two_stage(two, split, tau=cfg.postprocess.tau, cfg=cfg.student)
+            detections = localize_two_stage(
+                two, split, tau=cfg.postprocess.tau, cfg=cfg.student, gate=cfg.postprocess.gate
+            )
             predictions = {vid: p.teacher for vid, p in two.items()}
             return Localization(predictions, detections, forward, time.perf_counter() - started)
         with full_float32(run.device):  # as in training's evaluation

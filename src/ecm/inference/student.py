@@ -19,6 +19,7 @@ from ecm.data.folder import SplitData
 from ecm.data.sampling import uniform_indices
 from ecm.inference.predict import VideoPrediction
 from ecm.postprocess.localize import to_detections
+from ecm.postprocess.proposals import Gate
 from ecm.structures import Detection
 from ecm.student import PointLayout, StudentConfig, TwoStageModel, decode_video, point_layout
 
@@ -87,11 +88,13 @@ def localize_two_stage(
     tau: float,
     cfg: StudentConfig,
     video_probs: Mapping[str, np.ndarray] | None = None,
+    gate: Gate = "absolute",
 ) -> dict[str, list[Detection]]:
     """The student's detections for every predicted video of ``split`` (seconds).
 
     ``video_probs`` (C,) per video replace the teacher's class probabilities (the known labels, when the
-    student labels training videos)."""
+    student labels training videos); ``tau`` and ``gate`` choose the classes from them, as
+    ``postprocess.tau`` and ``postprocess.gate``."""
     names = split.class_index.names
     layouts: dict[int, PointLayout] = {}
     detections: dict[str, list[Detection]] = {}
@@ -111,6 +114,7 @@ def localize_two_stage(
             seconds_per_snippet=record.timing.seconds_per_snippet,
             tau=tau,
             cfg=cfg,
+            gate=gate,
         )
         detections[record.video_id] = to_detections(raw, names)
     return detections

@@ -21,8 +21,11 @@ from ecm.postprocess.config import (
 from ecm.postprocess.localize import RawDetection, frames_to_seconds, localize_video, to_detections
 from ecm.postprocess.nms import batched_nms, nms
 from ecm.postprocess.proposals import (
+    GATES,
     FrameProposals,
+    Gate,
     find_runs,
+    gate_bar,
     generate_proposals,
     kept_classes,
     normalize_cas,
@@ -32,8 +35,10 @@ from ecm.postprocess.proposals import (
 )
 
 __all__ = [
+    "GATES",
     "PRESET_NAMES",
     "FrameProposals",
+    "Gate",
     "PostprocessConfig",
     "RawDetection",
     "activitynet12",
@@ -42,6 +47,7 @@ __all__ = [
     "batched_nms",
     "find_runs",
     "frames_to_seconds",
+    "gate_bar",
     "generate_proposals",
     "kept_classes",
     "localize_video",

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ecm.postprocess.proposals import GATES, Gate
+
 TimeMode = Literal["fps", "duration"]
 
 PRESET_NAMES: tuple[str, ...] = ("thumos14", "activitynet12", "activitynet13")
@@ -38,7 +40,8 @@ class PostprocessConfig:
     Build with :meth:`preset` or field by field.
     """
 
-    # τ: a class is localized only if its video probability softmax(s_pre)_c ≥ tau (no fallback class).
+    # τ: a class is localized only if its video probability softmax(s_pre)_c ≥ tau (no fallback class;
+    # ``gate`` below may scale τ by the video's highest probability).
     tau: float
     # θ values: each kept class's up-sampled CAS is cut at every threshold; runs above it become proposals.
     thresholds: tuple[float, ...]
@@ -57,6 +60,9 @@ class PostprocessConfig:
     # Frame index → seconds. "fps": t = index / fps (THUMOS14, per-video fps);
     # "duration": t = index / frame_num · duration (ActivityNet, per-video duration in seconds).
     time_mode: TimeMode = "fps"
+    # How p is compared with τ: "absolute", p_c ≥ τ (the paper); "relative", p_c ≥ τ · max p, so that
+    # a class sharing its videos with another is not shut on the edge of τ (`thumos14-fast`).
+    gate: Gate = "absolute"
 
     def __post_init__(self) -> None:
         # YAML gives lists; store a tuple of floats so the config stays hashable and immutable.
@@ -75,6 +81,8 @@ class PostprocessConfig:
             raise ValueError(f"postprocess.nms_threshold must lie in (0, 1], got {self.nms_threshold}")
         if self.time_mode not in ("fps", "duration"):
             raise ValueError(f"postprocess.time_mode must be 'fps' or 'duration', got {self.time_mode!r}")
+        if self.gate not in GATES:
+            raise ValueError(f"postprocess.gate must be one of {', '.join(GATES)}, got {self.gate!r}")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PostprocessConfig:

@@ -4,7 +4,7 @@ Pipeline for one video (numpy only), as in the reference implementation's post-p
 
 1. the caller turns video logits into probabilities (:func:`~ecm.postprocess.proposals.video_probabilities`);
 2. :func:`~ecm.postprocess.proposals.normalize_cas` on the whole ``(C, T)`` CAS;
-3. keep classes with ``p_c ≥ τ`` (no fallback: a video may get no detections);
+3. keep classes with ``p_c ≥ τ`` (or ``τ · max p``, ``cfg.gate``; no fallback: a video may get no detections);
 4. up-sample the kept rows to the video's ``frame_num`` frames;
 5. multi-threshold grouping and outer-inner-contrast scoring, ``score = inner − outer + γ·p_c``;
 6. per-class hard NMS (legacy "+1" or continuous IoU), no cap on the number of detections.
@@ -120,7 +120,7 @@ def localize_video(
         np.zeros(0), np.zeros(0), frame_num=frame_num, time_mode=cfg.time_mode, fps=fps, duration=duration
     )
 
-    kept = kept_classes(probs, cfg.tau)  # (K,) class indices, ascending
+    kept = kept_classes(probs, cfg.tau, cfg.gate)  # (K,) class indices, ascending
     if kept.size == 0:
         return []
     normalized = normalize_cas(scores)[kept]  # (K, T) snippets

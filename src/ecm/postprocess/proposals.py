@@ -12,13 +12,18 @@ seconds happens in :mod:`ecm.postprocess.localize`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
+# How the τ gate compares a video's class probabilities: "absolute", p_c ≥ τ (the paper, §3.4);
+# "relative", p_c ≥ τ · max_c' p_c' (a class that shares its videos with another, and so learns half of
+# the video-level target, is not shut on the edge of τ).
+Gate: TypeAlias = Literal["absolute", "relative"]
+GATES: tuple[Gate, ...] = ("absolute", "relative")
 
 
 def video_probabilities(video_logits: npt.ArrayLike) -> FloatArray:
@@ -38,10 +43,16 @@ def video_probabilities(video_logits: npt.ArrayLike) -> FloatArray:
     return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
 
 
-def kept_classes(video_probs: npt.ArrayLike, tau: float) -> npt.NDArray[np.intp]:
-    """The τ gate (paper §3.4): ``(C,)`` probabilities → the ``(K,)`` ascending class indices with p ≥ τ,
-    the only classes localized in the video."""
-    return np.flatnonzero(np.asarray(video_probs) >= tau)
+def gate_bar(video_probs: npt.ArrayLike, tau: float, gate: Gate = "absolute") -> float:
+    """The probability a class needs in this video to pass the τ gate: ``tau``, or ``tau · max p``."""
+    return float(tau * np.max(video_probs)) if gate == "relative" else float(tau)
+
+
+def kept_classes(video_probs: npt.ArrayLike, tau: float, gate: Gate = "absolute") -> npt.NDArray[np.intp]:
+    """The τ gate (paper §3.4): ``(C,)`` probabilities → the ``(K,)`` ascending class indices with
+    p ≥ :func:`gate_bar`, the only classes localized in the video."""
+    probs = np.asarray(video_probs)
+    return np.flatnonzero(probs >= gate_bar(probs, tau, gate))
 
 
 def normalize_cas(cas: npt.ArrayLike) -> FloatArray:

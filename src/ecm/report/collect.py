@@ -10,11 +10,13 @@ video's CAS max-pooled to at most :data:`CAS_SAMPLES` points per class and quant
 * ``curves``: per epoch, every loss term; per evaluated epoch, the selection metric on test and validation;
 * ``results``: mAP per tIoU, the averages, and per class its instances and AP at the report's tIoU, its
   videos (``videos``) and how many of them the τ gate on softmax(s_pre) shuts (``gated``: the model
-  localizes no class whose video-level probability is below ``tau``);
+  localizes no class whose video-level probability is below ``tau``, or ``tau · max p`` when ``gate`` is
+  ``"relative"``);
 * ``diagnosis``: the error breakdown of ``ecm diagnose`` at that tIoU;
 * ``videos``: per video its AP at that tIoU, its ground truth, its detections with their category, their
   counts per category, the CAS of its ground-truth classes and of its top false-positive class, and its
-  ground-truth classes below τ with their probability (``gated``: ``[class, p]``).
+  ground-truth classes below the gate with their probability and the gate's bar in that video (``gated``:
+  ``[class, p, bar]``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from ecm.evaluation import (
     video_breakdown,
 )
 from ecm.evaluation.diagnosis import CATEGORY_TITLES
-from ecm.postprocess.proposals import kept_classes, normalize_cas
+from ecm.postprocess.proposals import Gate, gate_bar, kept_classes, normalize_cas
 from ecm.training.run_dir import EpochRecord, RunDir, RunSummary
 
 if TYPE_CHECKING:
@@ -132,13 +134,18 @@ def _results(scored: DetectionResult, tiou: float, gates: Mapping[str, tuple[int
 
 
 def _gates(
-    split: SplitData, predictions: Mapping[str, VideoPrediction], class_names: Sequence[str], tau: float
-) -> tuple[dict[str, list[tuple[int, float]]], dict[str, tuple[int, int]]]:
+    split: SplitData,
+    predictions: Mapping[str, VideoPrediction],
+    class_names: Sequence[str],
+    tau: float,
+    gate: Gate,
+) -> tuple[dict[str, list[tuple[int, float, float]]], dict[str, tuple[int, int]]]:
     """Per video of ``split`` with a prediction, its ground-truth classes whose softmax(s_pre) is below
     ``tau`` (shut by :func:`~ecm.postprocess.proposals.kept_classes`, so not localized there) as
-    (class index, probability); and per class name, (videos with the class, those of them below ``tau``)."""
+    (class index, probability, the gate's bar there); and per class name, (videos with the class, those
+    of them shut)."""
     class_of = {name: k for k, name in enumerate(class_names)}
-    shut: dict[str, list[tuple[int, float]]] = {}
+    shut: dict[str, list[tuple[int, float, float]]] = {}
     videos: Counter[str] = Counter()
     below: Counter[str] = Counter()
     for record in split.videos:
@@ -148,10 +155,11 @@ def _gates(
         segments = record.annotation.segments if record.annotation is not None else ()
         present = sorted({class_of[s.label] for s in segments if s.label in class_of})
         p = prediction.probabilities
-        kept = set(kept_classes(p, tau).tolist())
-        shut[record.video_id] = [(k, float(p[k])) for k in present if k not in kept]
+        kept = set(kept_classes(p, tau, gate).tolist())
+        bar = gate_bar(p, tau, gate)
+        shut[record.video_id] = [(k, float(p[k]), bar) for k in present if k not in kept]
         videos.update(class_names[k] for k in present)
-        below.update(class_names[k] for k, _ in shut[record.video_id])
+        below.update(class_names[k] for k, _, _ in shut[record.video_id])
     return shut, {name: (videos[name], below[name]) for name in videos}
 
 
@@ -173,7 +181,7 @@ def _video_rows(
     video_ap: Mapping[str, float | None],
     predictions: Mapping[str, VideoPrediction],
     class_names: Sequence[str],
-    gated: Mapping[str, Sequence[tuple[int, float]]],
+    gated: Mapping[str, Sequence[tuple[int, float, float]]],
 ) -> list[dict[str, Any]]:
     class_of = {name: k for k, name in enumerate(class_names)}
     order = np.argsort(table.video, kind="stable")
@@ -211,7 +219,7 @@ def _video_rows(
                 },
                 "counts": np.bincount(category, minlength=len(CATEGORIES)).tolist(),
                 "cas": cas,
-                "gated": [[k, round(p, 3)] for k, p in gated.get(vid, ())],
+                "gated": [[k, round(p, 3), round(bar, 3)] for k, p, bar in gated.get(vid, ())],
             }
         )
     return out
@@ -275,8 +283,8 @@ def collect_report(
     scored = evaluate_detections(gt, detections, tious)
     breakdown = video_breakdown(gt, detections, tiou)
     diagnosis = diagnose_errors(gt, detections, tiou)
-    tau = config.postprocess.tau
-    gated, gate_counts = _gates(split, localized.predictions, class_names, tau)
+    tau, gate = config.postprocess.tau, config.postprocess.gate
+    gated, gate_counts = _gates(split, localized.predictions, class_names, tau, gate)
     return {
         "title": trained.run_dir.resolve().name,
         "run": {
@@ -294,6 +302,7 @@ def collect_report(
         "curves": _curves(history, config.eval.selection),
         "tiou": tiou,
         "tau": tau,
+        "gate": gate,
         "results": _results(scored, tiou, gate_counts),
         "diagnosis": {
             "num_predictions": diagnosis.num_predictions,

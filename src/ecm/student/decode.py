@@ -1,6 +1,6 @@
 """From the student's outputs on one video to detections in seconds.
 
-1. classes: those whose teacher video-level probability is at least ``tau`` (ECM's rule, paper §3.4);
+1. classes: those whose teacher video-level probability passes the ``tau`` gate (ECM's rule, paper §3.4);
 2. candidates: every point and kept class, score ``σ(logit) · p_video(class)``, above ``min_score``, the
    best ``pre_nms`` of them;
 3. segments: ``[centre − d_start · stride, centre + d_end · stride]`` snippets, clipped to the video, in
@@ -14,7 +14,7 @@ import numpy as np
 
 from ecm.postprocess.localize import RawDetection
 from ecm.postprocess.nms import batched_nms, soft_nms
-from ecm.postprocess.proposals import kept_classes
+from ecm.postprocess.proposals import Gate, kept_classes
 from ecm.student.config import StudentConfig
 from ecm.student.targets import PointLayout
 
@@ -29,6 +29,7 @@ def decode_video(
     seconds_per_snippet: float,
     tau: float,
     cfg: StudentConfig,
+    gate: Gate = "absolute",
 ) -> list[RawDetection]:
     """Detections of one video (see the module docstring), best first.
 
@@ -40,8 +41,9 @@ def decode_video(
         num_snippets: T, the video's real length in snippets.
         seconds_per_snippet: the video's snippet length in seconds.
         tau: class threshold on ``video_probs``.
+        gate: ``"absolute"`` (p ≥ tau) or ``"relative"`` (p ≥ tau · max p), as ``postprocess.gate``.
     """
-    classes = kept_classes(video_probs, tau)
+    classes = kept_classes(video_probs, tau, gate)
     real = np.flatnonzero(layout.centres < num_snippets)
     if classes.size == 0 or real.size == 0:
         return []

@@ -183,7 +183,7 @@ def measure(
     frame = None
     if predictions is not None:
         try:
-            frame = frame_accuracy_of(predictions, split, config.postprocess.tau)
+            frame = frame_accuracy_of(predictions, split, config.postprocess.tau, config.postprocess.gate)
         except ValueError as exc:
             log.warning("frame accuracy undefined: %s", exc)
     return Measurement(result.summary(), frame, diagnosis.to_json())

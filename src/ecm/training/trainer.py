@@ -555,7 +555,9 @@ class Trainer:
         if parts is None:
             return None
         predictions = {vid: part[vid] for part in parts for vid in part}
-        detections = localize_two_stage(predictions, split, tau=cfg.postprocess.tau, cfg=cfg.student)
+        detections = localize_two_stage(
+            predictions, split, tau=cfg.postprocess.tau, cfg=cfg.student, gate=cfg.postprocess.gate
+        )
         return score_detections(detections, split, cfg.eval.tious)
 
     def _restore(

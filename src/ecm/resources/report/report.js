@@ -139,12 +139,17 @@
     ])]);
   }
 
+  // The gate's bar in one video: "τ 0.25", or with the relative gate "τ · max p 0.187" (g: [class, p, bar]).
+  function gateBar(g, sep) {
+    return data.gate === "relative" ? "τ · max p" + sep + g[2].toFixed(3) : "τ" + sep + data.tau;
+  }
+
   function resultsSection() {
     var r = data.results;
     var maps = table(["tIoU"].concat(r.tious.map(String)), [["mAP"].concat(r.mAP.map(function (v) { return fixed(v, 2); }))]);
     var averages = table(["average"].concat(Object.keys(r.averages)), [["mAP"].concat(Object.keys(r.averages).map(function (k) { return fixed(r.averages[k], 2); }))]);
-    var perClass = table(["class", "instances", "AP@" + data.tiou, "", "videos below τ"], r.per_class.map(function (c) {
-      var gate = el("span", { title: "videos with " + c.name + " whose softmax(s_pre) for it is below τ = " + data.tau + ": the run's post-processing localizes nothing of " + c.name + " there" },
+    var perClass = table(["class", "instances", "AP@" + data.tiou, "", data.gate === "relative" ? "videos below τ · max p" : "videos below τ"], r.per_class.map(function (c) {
+      var gate = el("span", { title: "videos with " + c.name + " whose softmax(s_pre) for it is below τ = " + data.tau + (data.gate === "relative" ? " × the video's highest class probability" : "") + ": the run's post-processing localizes nothing of " + c.name + " there" },
         [c.videos ? c.gated + " of " + c.videos : ""]);
       return [c.name, String(c.instances), fixed(c.ap, 2), el("span", { class: "bar", style: "width:" + (1.5 * c.ap).toFixed(0) + "px" }), gate];
     }), ["text"]);
@@ -202,7 +207,7 @@
         var line = svg("path", { d: path, fill: "none", stroke: isFp ? FP_COLOUR : CLASS_COLOURS[n % CLASS_COLOURS.length], "stroke-width": 1.3, class: "cas" });
         if (isFp) { line.setAttribute("stroke-dasharray", "4 2"); }
         var shut = row.gated.filter(function (g) { return g[0] === k; })[0];
-        var gate = shut ? " — p = " + shut[1].toFixed(3) + " < τ = " + data.tau + ": the run's post-processing localizes nothing of it" : "";
+        var gate = shut ? " — p = " + shut[1].toFixed(3) + " < " + gateBar(shut, " = ") + ": the run's post-processing localizes nothing of it" : "";
         chart.appendChild(titled(line, "CAS (normalised) of " + data.classes[k] + (isFp ? " — top false-positive class" : "") + gate));
       });
     }
@@ -255,10 +260,10 @@
     var trOf = {};
     data.videos.forEach(function (r) {
       var shut = Object.create(null);
-      r.gated.forEach(function (g) { shut[data.classes[g[0]]] = g[1]; });
+      r.gated.forEach(function (g) { shut[data.classes[g[0]]] = g; });
       var classes = r.gt.map(function (g) { return data.classes[g[2]]; }).filter(function (v, i, a) { return a.indexOf(v) === i; });
       var names = classes.map(function (name) {
-        return name in shut ? name + " (p " + shut[name].toFixed(3) + " < τ " + data.tau + ")" : name;
+        return name in shut ? name + " (p " + shut[name][1].toFixed(3) + " < " + gateBar(shut[name], " ") + ")" : name;
       });
       var first = el("td", { class: "text" }, [el("code", {}, [r.id]), el("span", { class: "muted" }, [" " + (names.join(", ") || "no instances")])]);
       var tr = el("tr", { class: "video", "data-video": r.id }, [first]);
